@@ -1,0 +1,212 @@
+"""The client's ``client.yaml``: who the client is, its assumptions and the consultant's judgements.
+
+The schema is a set of pydantic models so that a typo in a key or a score out of range is caught
+by ``crmkit check`` with the path of the offending key, before any workbook runs. Unknown keys
+are rejected (``extra="forbid"``): a misspelt ``discount_rte`` silently falling back to a default
+would put a wrong number in front of a paying client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .problems import Problem, ProblemList, WorkspaceError
+
+CONFIG_FILE = "client.yaml"
+
+Language = Literal["en", "es"]
+Objective = Literal["attract", "retain", "grow"]
+Level = Literal["low", "medium", "high"]
+TimeFrame = Literal["short", "medium", "long"]
+Direction = Literal["opportunity", "threat"]
+Stage = Literal["introduction", "growth", "maturity", "decline"]
+
+#: The files of a workspace, with the canonical columns each must (or may) have.
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "customers": ["customer_id"],
+    "transactions": ["customer_id", "date", "amount"],
+    "interactions": ["customer_id", "date", "channel", "relationship_type", "minutes"],
+    "survey": ["customer_id", "satisfaction"],
+}
+OPTIONAL_COLUMNS: dict[str, list[str]] = {
+    "customers": ["category_spend"],
+    "transactions": ["product", "category", "margin", "promotion"],
+    "interactions": [],
+    "survey": ["nps", "preferred_relationship"],
+}
+REQUIRED_FILES = ("customers", "transactions")
+OPTIONAL_FILES = ("interactions", "survey")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Branding(_Strict):
+    """Colours (hex) used by the report and the dashboard."""
+
+    primary_color: str = "#1b4965"
+    accent_color: str = "#e07a5f"
+
+    @field_validator("primary_color", "accent_color")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"expected a colour like '#1b4965', found {value!r}")
+        return value
+
+
+class CsvOptions(_Strict):
+    """How the client's CSV exports are written; everything is detected when left out."""
+
+    separator: Literal[",", ";", "\t", "|"] | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = None
+    date_format: Literal["iso", "dayfirst", "monthfirst"] | None = None
+
+
+class Assumptions(_Strict):
+    """Economic assumptions; every one is shown in the report as an assumption."""
+
+    gross_margin: float = Field(0.30, ge=0, le=1, description="margin rate when no margin column")
+    discount_rate: float = Field(0.10, ge=0, le=1, description="yearly discount rate")
+    horizon_months: int = Field(36, ge=1, le=240)
+    lapse_days: int = Field(180, ge=7, le=3650, description="no purchase for this long = lapsed")
+    window_months: int = Field(12, ge=1, le=60, description="period the indicators look at")
+
+
+class Capability(_Strict):
+    """An internal capability scored 1 (a hard limit) to 5 (a real strength)."""
+
+    score: int = Field(ge=1, le=5)
+    note: str = ""
+
+
+class InternalContext(_Strict):
+    financial: Capability
+    operational: Capability
+    technological: Capability
+    people: Capability
+
+
+class ExternalFactor(_Strict):
+    """An external factor: how strongly it bears, when, and for better or worse."""
+
+    impact: Level
+    time_frame: TimeFrame
+    direction: Direction
+    note: str = ""
+
+
+class IndustryMaturity(ExternalFactor):
+    stage: Stage
+
+
+class ExternalContext(_Strict):
+    competitors: ExternalFactor
+    industry_maturity: IndustryMaturity
+    regulation: ExternalFactor
+    disruptive_technology: ExternalFactor
+
+
+class Context(_Strict):
+    internal: InternalContext
+    external: ExternalContext
+
+
+class ClientConfig(_Strict):
+    """Everything in ``client.yaml``.
+
+    ``columns`` maps, per file, the canonical column name to the client's own header, e.g.
+    ``{"transactions": {"customer_id": "Nº Cliente", "date": "Fecha", "amount": "Importe"}}``.
+    """
+
+    name: str = Field(min_length=1)
+    industry: str = ""
+    language: Language = "en"
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    as_of: dt.date | None = Field(None, description="analysis date; default: last transaction")
+    objective: Objective | None = Field(None, description="set to override the recommendation")
+    branding: Branding = Branding()
+    csv: CsvOptions = CsvOptions()
+    columns: dict[Literal["customers", "transactions", "interactions", "survey"],
+                  dict[str, str]] = {}
+    assumptions: Assumptions = Assumptions()
+    context: Context
+    # Sections owned by later workbooks; validated by their own modules.
+    segmentation: dict[str, Any] = {}
+    relationships: dict[str, Any] = {}
+    scenarios: list[dict[str, Any]] = []
+    crm_project: dict[str, Any] = {}
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for file, mapping in value.items():
+            known = REQUIRED_COLUMNS[file] + OPTIONAL_COLUMNS[file]
+            for canonical in mapping:
+                if canonical not in known:
+                    raise ValueError(
+                        f"'{canonical}' is not a column of {file}.csv; expected one of "
+                        + ", ".join(known))
+        return value
+
+
+def load_config(workspace: str | Path) -> ClientConfig:
+    """Read and validate ``client.yaml`` of a workspace.
+
+    Raises
+    ------
+    WorkspaceError
+        With one problem per invalid key, naming the key path, what was found and expected.
+    """
+    path = Path(workspace) / CONFIG_FILE
+    problems = ProblemList()
+    if not path.is_file():
+        problems.add(CONFIG_FILE, "missing_file",
+                     f"file not found in {Path(workspace)}; expected the client's settings "
+                     "(run 'crmkit new' to start from the template)")
+        raise WorkspaceError(problems)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raw = yaml.safe_load(path.read_text(encoding="latin-1"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = [mark.line + 1] if mark is not None else []
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"not valid YAML ({getattr(exc, 'problem', exc)}); expected 'key: value' lines",
+                     rows=line)
+        raise WorkspaceError(problems) from None
+    if not isinstance(raw, dict):
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"found {type(raw).__name__}; expected a mapping of settings (name: …)")
+        raise WorkspaceError(problems)
+    try:
+        return ClientConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems_from_validation(exc))
+        raise WorkspaceError(problems) from None
+
+
+def _problems_from_validation(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        found = error.get("input")
+        if error["type"] == "missing":
+            message = f"key '{key}' is missing; expected it to be set"
+        elif error["type"] == "extra_forbidden":
+            message = f"key '{key}' is not a known setting; check its spelling"
+        else:
+            message = (f"key '{key}' has {found!r}; expected "
+                       + error["msg"].removeprefix("Value error, ").replace("Input should be", "")
+                       .strip())
+        problems.append(Problem(CONFIG_FILE, "invalid_setting", message))
+    return problems

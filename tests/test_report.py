@@ -1,0 +1,97 @@
+"""The report: one language only, prose filled from results, client text escaped, charts offline."""
+
+import re
+
+import nbformat
+import plotly.graph_objects as go
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from crmkit.config import ClientConfig
+from crmkit.report import escape_markdown, render_report
+
+HOSTILE = '<script>alert("x")</script> **bold** [link](javascript:alert(1))'
+
+
+def _config(name="Acme <b>Ltd</b>") -> ClientConfig:
+    cap = {"score": 3}
+    factor = {"impact": "low", "time_frame": "short", "direction": "threat"}
+    return ClientConfig.model_validate({
+        "name": name, "currency": "EUR",
+        "context": {"internal": dict.fromkeys(("financial", "operational", "technological",
+                                               "people"), cap),
+                    "external": {"competitors": factor, "regulation": factor,
+                                 "disruptive_technology": factor,
+                                 "industry_maturity": dict(factor, stage="growth")}}})
+
+
+def _notebook(tmp_path):
+    figure = go.Figure(go.Bar(x=[HOSTILE], y=[3])).to_plotly_json()
+    chart = new_code_cell("chart()", outputs=[new_output(
+        "display_data", data={"application/vnd.plotly.v1+json": figure, "text/plain": "Figure"})])
+    table = new_code_cell("table()", outputs=[new_output(
+        "execute_result", data={"text/html": "<table class='crm-table'></table>",
+                                "text/plain": "secret repr"}, execution_count=1)])
+    log = new_code_cell("print('debug')", outputs=[new_output("stream", name="stdout",
+                                                              text="debug line\n")])
+    cells = [
+        new_markdown_cell("# 1. Context\n\n## Data\nRevenue {{ s.revenue | money }}, "
+                          "repeat {{ s.rate | pct(1) }}, note {{ s.note }}.",
+                          metadata={"tags": ["lang-en"]}),
+        new_markdown_cell("# 1. Contexto\n\n## Datos\nIngresos {{ s.revenue | money }}, "
+                          "repetición {{ s.rate | pct(1) }}, nota {{ s.note }}.",
+                          metadata={"tags": ["lang-es"]}),
+        new_code_cell("client_dir = 'x'", metadata={"tags": ["parameters"]}),
+        chart, table, log,
+    ]
+    path = tmp_path / "01_context.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+RESULTS = {"s": {"revenue": 1234567.4, "rate": 0.1234, "note": HOSTILE}}
+
+
+def test_english_report_has_english_prose_only_with_figures_formatted(tmp_path):
+    html = render_report([_notebook(tmp_path)], RESULTS, _config(), "en")
+    assert "Revenue €1,234,567, repeat 12.3%" in html
+    assert "Ingresos" not in html and "Contexto" not in html
+    assert 'href="#01_context"' in html and ">Data</a>" in html
+
+
+def test_spanish_report_formats_numbers_the_spanish_way(tmp_path):
+    html = render_report([_notebook(tmp_path)], RESULTS, _config(), "es")
+    assert "Ingresos 1.234.567\xa0€, repetición 12,3\xa0%" in html
+    assert "Revenue" not in html and "Índice" in html
+
+
+def test_report_has_no_code_no_logs_and_no_raw_client_markup(tmp_path):
+    html = render_report([_notebook(tmp_path)], RESULTS, _config(), "en")
+    for leaked in ("client_dir", "chart()", "print(", "debug line", "secret repr"):
+        assert leaked not in html
+    outside_scripts = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert "<script>alert" not in outside_scripts and "&lt;script&gt;alert" in outside_scripts
+    assert "Acme &lt;b&gt;Ltd&lt;/b&gt;" in html
+    assert 'href="javascript' not in html and "<strong>bold</strong>" not in html
+    # The chart's data sits inside a <script>: a "</script>" in client text must not end it.
+    body = html.split("</head>", 1)[1]
+    scripts = re.findall(r"<script>(.*?)</script>", body, flags=re.S)
+    assert len(scripts) == 1 and "Plotly.newPlot" in scripts[0]
+
+
+def test_plotly_is_embedded_once_for_offline_reading(tmp_path):
+    html = render_report([_notebook(tmp_path)], RESULTS, _config(), "en")
+    assert "<script src=" not in html and "require.js" not in html
+    assert html.count("Plotly.newPlot(") == 1
+    assert len(html) > 3_000_000  # plotly.js itself
+
+
+def test_a_missing_figure_in_the_prose_fails_loudly(tmp_path):
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        render_report([_notebook(tmp_path)], {"s": {"revenue": 1}}, _config(), "en")
+
+
+def test_escape_markdown_neutralises_markup():
+    assert escape_markdown("*a* [b](c) <d>") == r"\*a\* \[b\]\(c\) \<d\>"
