@@ -32,6 +32,28 @@ RECORDED_PACKAGES = ("crmkit", "numpy", "pandas", "scipy", "scikit-learn", "plot
                      "nbformat", "pydantic", "pyarrow", "babel", "jinja2", "markdown-it-py")
 
 
+def _register_engine() -> str:
+    """A papermill engine that writes the executed notebook once, at the end.
+
+    Papermill's own engine rewrites (and re-validates) the whole notebook before and after every
+    cell, which costs more than the cells of a workbook full of charts. The final notebook, or the
+    one with the error, is still written by papermill itself.
+    """
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class WriteOnceEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
+            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
+
+    papermill_engines.register("crmkit", WriteOnceEngine)
+    return "crmkit"
+
+
+#: The kernel's own start-up chatter (e.g. about TCP transport) is not for the consultant.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def workbooks() -> list[Path]:
     """The consultant's workbooks, in order (``workbooks/NN_name.ipynb``)."""
     return sorted(paths.WORKBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -69,7 +91,8 @@ class WorkbookFailed(Exception):
         super().__init__(self.explain())
 
     def explain(self) -> str:
-        where = f"cell {self.cell}" if self.cell is not None else "before its first cell"
+        # The execution count is what the consultant sees beside the cell in the kept notebook.
+        where = f"cell [{self.cell}]" if self.cell is not None else "before its first cell"
         return (f"crmkit run: workbook {self.workbook} failed at {where}: {self.error}\n"
                 f"The executed notebook is kept for diagnosis in {self.kept}\n"
                 "Earlier reports are untouched.")
@@ -155,6 +178,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
     timings: dict[str, float] = {}
     books = workbooks()
+    engine = _register_engine()
     bar = _progress(progress)
     try:
         if bar:
@@ -171,6 +195,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                     parameters={"client_dir": str(client_dir), "run_dir": str(staging),
                                 "language": lang},
                     cwd=str(paths.WORKBOOKS), progress_bar=False, log_output=False,
+                    engine_name=engine, extra_arguments=KERNEL_ARGUMENTS,
                 )
             except PapermillExecutionError as error:
                 raise _failed(staging, final, book, error.exec_count,

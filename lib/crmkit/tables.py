@@ -14,7 +14,7 @@ import pandas as pd
 
 from .i18n import Formatter, t
 
-KINDS = ("text", "money", "pct", "number", "integer", "date", "score")
+KINDS = ("text", "figure", "money", "pct", "number", "integer", "date", "score")
 
 
 class Table:
@@ -28,8 +28,8 @@ class Table:
         Language and currency.
     columns : mapping of column -> (message key, kind)
         Which columns to show, in order, with the message key of their header and their kind.
-        Kind is one of ``text, money, pct, number, integer, date, score``; ``number:1`` asks for
-        one decimal.
+        Kind is one of ``text, figure, money, pct, number, integer, date, score``; ``number:1``
+        asks for one decimal; ``figure`` is text already formatted as a number (right-aligned).
     caption : str, optional
         Already translated.
     """
@@ -72,7 +72,7 @@ class Table:
         return out
 
     def to_html(self) -> str:
-        numeric = {"money", "pct", "number", "integer", "score"}
+        numeric = {"figure", "money", "pct", "number", "integer", "score"}
         heads = "".join(
             f'<th class="{"num" if kind.partition(":")[0] in numeric else "txt"}">'
             f"{html.escape(self.header(col))}</th>"

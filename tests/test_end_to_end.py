@@ -1,0 +1,183 @@
+"""End to end: `crmkit run` on each demo client, as a consultant runs it, checked on real figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from crmkit import paths
+from crmkit.workspace import load_workspace
+
+pytestmark = pytest.mark.slow
+DEMOS = ["retail", "bank", "telecom"]
+
+
+def crmkit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crmkit.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each demo client run once, in its own language, into a fresh reports folder."""
+    out = tmp_path_factory.mktemp("reports")
+    folders = {}
+    for demo in DEMOS:
+        result = crmkit("run", str(paths.DEMO_CLIENTS / demo), "--out", str(out), "--quiet")
+        assert result.returncode == 0, result.stderr
+        folders[demo] = Path(result.stdout.strip().splitlines()[-1]).parent
+    return folders
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_run_folder_holds_everything_the_contract_promises(runs, demo):
+    folder = runs[demo]
+    assert folder.parent.name == demo
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}", folder.name)
+    for name in ("report.html", "results.json", "run.json", "01_context.ipynb"):
+        assert (folder / name).is_file(), name
+    run = json.loads((folder / "run.json").read_text())
+    ws = load_workspace(paths.DEMO_CLIENTS / demo)
+    assert run["inputs"] == ws.checksums
+    assert set(run["timings_seconds"]) >= {"01_context", "report"}
+    assert run["versions"]["crmkit"] and run["versions"]["pandas"]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_results_json_figures_match_an_independent_count(runs, demo):
+    results = json.loads((runs[demo] / "results.json").read_text())
+    ind = results["context"]["indicators"]
+    ws = load_workspace(paths.DEMO_CLIENTS / demo)
+    tx = ws.transactions[ws.transactions["date"] <= pd.Timestamp(ws.as_of)]
+    window = tx[tx["date"] > pd.Timestamp(ws.as_of) - pd.DateOffset(months=12)]
+    assert ind["customers"] == len(ws.customers)
+    assert ind["buyers"] == tx["customer_id"].nunique()
+    assert ind["active_customers"] == window["customer_id"].nunique()
+    assert ind["revenue_window"] == pytest.approx(window["amount"].sum())
+    days = tx.groupby("customer_id")["date"].nunique()
+    assert ind["repeat_rate"] == pytest.approx((days >= 2).mean())
+    objective = results["context"]["objective"]
+    assert objective["recommended"] in ("attract", "retain", "grow")
+    evidence = pd.DataFrame(objective["evidence"])
+    assert objective["points"] == {o: int(evidence[o].sum()) for o in ("attract", "retain", "grow")}
+
+
+def test_english_report_reads_in_english_with_its_figures(runs):
+    html = (runs["retail"] / "report.html").read_text()
+    results = json.loads((runs["retail"] / "results.json").read_text())
+    assert "Northwind Living" in html and "Context analysis" in html
+    assert "Análisis del contexto" not in html
+    active = results["context"]["indicators"]["active_customers"]
+    assert f"Of the {active:,} customers who bought in the period" in html
+    assert html.count("Plotly.newPlot(") >= 5
+    prose = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert "{{" not in prose and "{%" not in prose
+
+
+def test_spanish_client_gets_a_spanish_report(runs):
+    html = (runs["bank"] / "report.html").read_text()
+    html = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # plotly.js has English words
+    assert '<html lang="es">' in html
+    assert "Análisis del contexto" in html and "Índice" in html
+    for english in ("Context analysis", "What the customer data says", "Contents"):
+        assert english not in html
+    assert re.search(r"\d{1,3}(\.\d{3})+\xa0€", html), "Spanish thousands and euro sign"
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_report_shows_no_code(runs, demo):
+    html = (runs[demo] / "report.html").read_text()
+    body = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    for code in ("open_workbook", "import ", "client_dir", "wb.record", "Traceback"):
+        assert code not in body
+
+
+def test_language_flag_overrides_the_clients_language(tmp_path):
+    result = crmkit("run", str(paths.DEMO_CLIENTS / "bank"), "--out", str(tmp_path),
+                    "--language", "en", "--quiet")
+    assert result.returncode == 0, result.stderr
+    html = Path(result.stdout.strip()).read_text()
+    assert "Context analysis" in html and "Análisis del contexto" not in html
+
+
+def test_client_text_is_escaped_in_the_report(tmp_path):
+    client = tmp_path / "hostile"
+    shutil.copytree(paths.DEMO_CLIENTS / "retail", client)
+    text = (client / "client.yaml").read_text()
+    text = text.replace("name: Northwind Living", "name: '<script>alert(1)</script> Evil'")
+    text = re.sub(r"(people:\n\s+score: \d\n\s+note: ).*",
+                  r"\1'<img src=x onerror=alert(2)> [x](javascript:alert(3))'", text)
+    (client / "client.yaml").write_text(text)
+    result = crmkit("run", str(client), "--out", str(tmp_path / "out"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    html = Path(result.stdout.strip()).read_text()
+    outside_scripts = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Evil" in outside_scripts
+    assert "<img src=x" not in outside_scripts and "&lt;img src=x" in outside_scripts
+    assert 'href="javascript' not in outside_scripts
+
+
+def test_invalid_workspace_writes_nothing(tmp_path):
+    client = tmp_path / "broken"
+    shutil.copytree(paths.DEMO_CLIENTS / "retail", client)
+    (client / "transactions.csv").write_text("customer_id,date,amount\nNW010001,yesterday,12\n")
+    out = tmp_path / "out"
+    result = crmkit("run", str(client), "--out", str(out))
+    assert result.returncode == 2
+    assert "transactions.csv" in result.stderr and "yesterday" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_a_failing_workbook_exits_1_keeps_its_notebook_and_spares_earlier_runs(tmp_path):
+    home = tmp_path / "crmkit-home"
+    shutil.copytree(paths.WORKBOOKS, home / "workbooks")
+    shutil.copytree(paths.TEMPLATES, home / "templates")
+    broken = new_notebook(cells=[
+        new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
+        new_code_cell("raise RuntimeError('the margin table is empty')")])
+    broken.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+    out = tmp_path / "out"
+    good = crmkit("run", str(paths.DEMO_CLIENTS / "retail"), "--out", str(out), "--quiet",
+                  env={"CRMKIT_HOME": str(home)})
+    assert good.returncode == 0, good.stderr
+    earlier = Path(good.stdout.strip()).parent
+    before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+
+    nbformat.write(broken, home / "workbooks" / "99_broken.ipynb")
+    result = crmkit("run", str(paths.DEMO_CLIENTS / "retail"), "--out", str(out), "--quiet",
+                    env={"CRMKIT_HOME": str(home)})
+    assert result.returncode == 1
+    assert "99_broken.ipynb" in result.stderr and "cell [3]" in result.stderr
+    assert "RuntimeError: the margin table is empty" in result.stderr
+    failed = [p for p in (out / "retail").iterdir() if p.name.endswith("-failed")]
+    assert len(failed) == 1
+    kept = nbformat.read(failed[0] / "99_broken.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in kept.cells for o in c.get("outputs", []))
+    assert {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()} == before
+    complete = [p for p in (out / "retail").iterdir() if not p.name.endswith("-failed")]
+    assert complete == [earlier]
+
+
+def test_new_scaffolds_a_workspace_that_check_explains(tmp_path):
+    client = tmp_path / "acme"
+    result = crmkit("new", str(client), "--name", 'Acme "Best": Ltd', "--language", "es")
+    assert result.returncode == 0, result.stderr
+    assert "Nº Cliente" in (client / "client.yaml").read_text()
+    check = crmkit("check", str(client))
+    assert check.returncode == 2
+    assert "customers.csv" in check.stderr and "transactions.csv" in check.stderr
+    again = crmkit("new", str(client))
+    assert again.returncode == 2 and "not empty" in again.stderr
