@@ -1,0 +1,240 @@
+"""Time crmkit.value against lifetimes on synthetic data of a realistic size.
+
+Run it by hand::
+
+    .venv/bin/python benchmarks/value_fits.py [--customers 100000] [--transactions 1000000]
+
+The customer summary is drawn from the BG/NBD and Gamma-Gamma models themselves with known
+parameters, so the printed estimates can be compared with the truth. The transaction log for
+``summarise`` is a separate random log of the requested size. Each step runs ``--repeat``
+times for each library and the best time is shown; peak memory is measured in a separate
+pass under ``tracemalloc`` (which slows code down, hence not during timing). Figures only: this
+script asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import resource
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from crmkit import value
+
+# CDNOW-like customers (Fader, Hardie & Lee's estimates, alpha converted from weeks to days).
+TRUE_BG = {"r": 0.25, "alpha": 30.0, "a": 0.8, "b": 2.5}
+TRUE_GG = {"p": 6.0, "q": 3.7, "gamma": 15.0}
+
+
+def simulate_summary(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw an RFM summary (in days) from BG/NBD purchasing and Gamma-Gamma spending.
+
+    Vectorised: a customer's repeat purchases before dropout are Geometric(p); the observed
+    frequency is the smaller of that and the Poisson count of arrivals in (0, T]; the x-th of n
+    uniform arrival times is T * Beta(x, n - x + 1). The mean of x Gamma(p, nu) spends is
+    Gamma(p x, x nu).
+    """
+    T = rng.uniform(90, 730, n).round()
+    lam = rng.gamma(TRUE_BG["r"], 1 / TRUE_BG["alpha"], n)
+    dropout = rng.beta(TRUE_BG["a"], TRUE_BG["b"], n)
+    arrivals = rng.poisson(lam * T)
+    x = np.minimum(arrivals, rng.geometric(dropout))
+    recency = np.where(x > 0, T * rng.beta(np.maximum(x, 1), arrivals - x + 1), 0.0)
+    nu = rng.gamma(TRUE_GG["q"], 1 / TRUE_GG["gamma"], n)
+    spend = np.where(
+        x > 0, rng.gamma(TRUE_GG["p"] * np.maximum(x, 1), 1 / (np.maximum(x, 1) * nu)), 0.0
+    )
+    index = pd.Index(np.arange(n), name="customer_id")
+    return pd.DataFrame(
+        {"frequency": x.astype(float), "recency": recency, "T": T, "monetary_value": spend},
+        index=index,
+    )
+
+
+def simulate_log(n_rows: int, n_customers: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A random two-year transaction log; 2 % of rows are returns (negative amounts)."""
+    ids = np.concatenate(
+        [np.arange(n_customers), rng.integers(0, n_customers, n_rows - n_customers)]
+    )
+    birth = rng.integers(0, 700 * 86400, n_customers)
+    offset = rng.exponential(120 * 86400, n_rows).astype(np.int64)
+    offset[:n_customers] = 0
+    seconds = np.minimum(birth[ids] + offset, 730 * 86400 - 1)
+    amount = rng.lognormal(3.3, 0.8, n_rows).round(2)
+    amount[rng.random(n_rows) < 0.02] *= -1
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "date": np.datetime64("2023-01-01T00:00:00") + seconds.astype("timedelta64[s]"),
+            "amount": amount,
+        }
+    )
+
+
+@contextlib.contextmanager
+def quiet():
+    """lifetimes warns a lot under pandas 3; keep the table readable."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        with quiet():
+            result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    tracemalloc.start()
+    try:
+        with quiet():
+            fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per step; best is shown")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-lifetimes", action="store_true", help="time crmkit only")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    summary = simulate_summary(args.customers, rng)
+    repeat = value.repeat_customers(summary)
+    log = simulate_log(args.transactions, args.customers, rng)
+    x, tx, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
+
+    lt = None
+    if not args.no_lifetimes:
+        try:
+            with quiet():
+                import lifetimes as lt
+                from lifetimes.utils import summary_data_from_transaction_data
+        except ImportError:
+            print("lifetimes is not installed: timing crmkit only.")
+
+    bg = value.BetaGeo().fit(x, tx, T)
+    gg = value.GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
+    clv = value.customer_lifetime_value(bg, gg, x, tx, T, m, time=12, freq="D")
+    alive = bg.probability_alive(x, tx, T)
+    segments = pd.qcut(clv.rank(method="first"), 10, labels=[f"D{i}" for i in range(1, 11)])
+
+    steps: list[tuple[str, Callable[[], object], Callable[[], object] | None]] = [
+        (
+            f"summarise ({len(log):,} rows)",
+            lambda: value.summarise(log),
+            None,
+        ),
+        ("BetaGeo fit", lambda: value.BetaGeo().fit(x, tx, T), None),
+        (
+            "GammaGamma fit",
+            lambda: value.GammaGamma().fit(repeat["frequency"], repeat["monetary_value"]),
+            None,
+        ),
+        ("expected purchases t=30", lambda: bg.expected_purchases(30, x, tx, T), None),
+        ("CLV 12 months", lambda: value.customer_lifetime_value(bg, gg, x, tx, T, m), None),
+        (
+            "segment_value (10 seg, 1000 boot)",
+            lambda: value.segment_value(clv, alive, segments, n_boot=1000),
+            None,
+        ),
+    ]
+    if lt is not None:
+        xa, txa, Ta = x.to_numpy(), tx.to_numpy(), T.to_numpy()
+        with quiet():
+            lt_bg = lt.BetaGeoFitter().fit(xa, txa, Ta)
+            lt_gg = lt.GammaGammaFitter().fit(
+                repeat["frequency"].to_numpy(), repeat["monetary_value"].to_numpy()
+            )
+        monthly = (1 + 0.01) ** (1 / 12) - 1
+        theirs = [
+            lambda: summary_data_from_transaction_data(
+                log, "customer_id", "date", monetary_value_col="amount"
+            ),
+            lambda: lt.BetaGeoFitter().fit(xa, txa, Ta),
+            lambda: lt.GammaGammaFitter().fit(
+                repeat["frequency"].to_numpy(), repeat["monetary_value"].to_numpy()
+            ),
+            lambda: lt_bg.conditional_expected_number_of_purchases_up_to_time(30, xa, txa, Ta),
+            lambda: lt_gg.customer_lifetime_value(
+                lt_bg, x, tx, T, m, time=12, discount_rate=monthly, freq="D"
+            ),
+            None,
+        ]
+        steps = [(name, ours, other) for (name, ours, _), other in zip(steps, theirs, strict=True)]
+
+    print(
+        f"crmkit.value benchmark: {args.customers:,} customers, {args.transactions:,} "
+        f"transactions, best of {args.repeat}; Python {platform.python_version()}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}"
+        + (f", lifetimes {lt.__version__}" if lt is not None else "")
+    )
+    print()
+    header = f"{'step':<36}{'crmkit s':>10}{'lifetimes s':>13}{'ratio':>8}"
+    header += "" if args.no_memory else f"{'crmkit MiB':>12}{'lifetimes MiB':>15}"
+    print(header)
+    print("-" * len(header))
+    for name, ours, theirs in steps:
+        ours_s, _ = best_time(ours, args.repeat)
+        line = f"{name:<36}{ours_s:>10.3f}"
+        if theirs is not None:
+            theirs_s, _ = best_time(theirs, args.repeat)
+            line += f"{theirs_s:>13.3f}{ours_s / theirs_s:>8.3f}"
+        else:
+            line += f"{'-':>13}{'-':>8}"
+        if not args.no_memory:
+            line += f"{peak_mib(ours):>12.1f}"
+            line += f"{peak_mib(theirs):>15.1f}" if theirs is not None else f"{'-':>15}"
+        print(line, flush=True)
+
+    print()
+    print("ratio = crmkit / lifetimes (below 1: crmkit is faster).")
+    print("summarise: lifetimes counts return-only periods as purchases, crmkit drops them.")
+    print()
+    estimates = pd.DataFrame(
+        {
+            "true": {**TRUE_BG, **TRUE_GG},
+            "crmkit": {**bg.params.to_dict(), **gg.params.to_dict()},
+        }
+    )
+    if lt is not None:
+        estimates["lifetimes"] = {
+            **lt_bg.params_.to_dict(),
+            **lt_gg.params_.rename({"v": "gamma"}).to_dict(),
+        }
+    print("Parameter estimates on the simulated summary (alpha in days):")
+    print(estimates.round(4).to_string())
+    print()
+    print(f"Repeat customers: {len(repeat):,} of {len(summary):,}")
+    print(f"Frequency-value correlation: {value.frequency_value_correlation(x, m):.4f}")
+    if lt is not None:
+        with quiet():
+            theirs_clv = lt_gg.customer_lifetime_value(
+                lt_bg, x, tx, T, m, time=12, discount_rate=(1.01 ** (1 / 12) - 1), freq="D"
+            )
+        gap = np.max(np.abs(clv / 0.3 - theirs_clv) / np.maximum(theirs_clv, 1e-12))
+        print(f"Largest relative CLV difference crmkit/0.3 vs lifetimes: {gap:.2e}")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"Peak resident memory of this process: {peak_rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
