@@ -1,4 +1,4 @@
-"""End to end: `crmkit run` on each demo client, as a consultant runs it, checked on real figures."""
+"""End to end: `crmkit run` on each demo client as a consultant runs it, checked on figures."""
 
 from __future__ import annotations
 

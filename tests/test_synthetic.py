@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from crmkit.config import ClientConfig, load_config
 from crmkit.synthetic import (
     ARCHETYPES,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .problems import Problem, ProblemList, WorkspaceError
 
@@ -81,6 +81,51 @@ class Assumptions(_Strict):
     window_months: int = Field(12, ge=1, le=60, description="period the indicators look at")
 
 
+class SegmentationSettings(_Strict):
+    """How customers are segmented (workbook 02), the ``segmentation`` section of client.yaml.
+
+    ``map`` is a bundled segment map (``rfm_ten``: the ten-segment recency x frequency grid;
+    ``managerial``: active / warm / cold / inactive by days since last purchase, split by value
+    and newness) or the path of the client's own map, relative to the workspace, e.g.
+    ``maps/our_segments.yaml`` (copy a bundled one from ``data/segment_maps/`` to start).
+    ``method: clustering`` segments by k-means on behaviour instead; the map is then still used
+    for the RFM grid shown beside it.
+    """
+
+    method: Literal["map", "clustering"] = "map"
+    map: str = Field("rfm_ten", min_length=1,
+                     description="rfm_ten, managerial, or a .yaml path in the workspace")
+    frequency: Literal["days", "lines"] = Field(
+        "days", description="count purchase days (several lines on a day are one purchase) "
+                            "or transaction lines (one line per order)")
+    k: int | None = Field(None, ge=2, le=12, description="fixed number of clusters; "
+                                                          "default: best silhouette")
+    k_min: int = Field(2, ge=2, le=12)
+    k_max: int = Field(8, ge=2, le=12)
+    seed: int = Field(0, ge=0, description="random seed of the clustering (reproducible runs)")
+    attribute: str | None = Field(None, description="customers.csv column for the typological mix")
+    top_share: float = Field(0.2, gt=0, lt=1, description="share of customers flagged most "
+                                                          "valuable")
+    decline: float = Field(0.3, gt=0, le=1, description="spend drop, window on window, that "
+                                                        "flags a customer as declining")
+
+    @field_validator("map")
+    @classmethod
+    def _map_name(cls, value: str) -> str:
+        value = value.strip()
+        if not (re.fullmatch(r"[a-z][a-z0-9_]*", value)
+                or value.lower().endswith((".yaml", ".yml"))):
+            raise ValueError("a bundled map name (rfm_ten, managerial) or the path of a .yaml "
+                             f"file in the workspace, found {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _k_range(self) -> SegmentationSettings:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) to be at most k_max ({self.k_max})")
+        return self
+
+
 class Capability(_Strict):
     """An internal capability scored 1 (a hard limit) to 5 (a real strength)."""
 
@@ -140,7 +185,7 @@ class ClientConfig(_Strict):
     assumptions: Assumptions = Assumptions()
     context: Context
     # Sections owned by later workbooks; validated by their own modules.
-    segmentation: dict[str, Any] = {}
+    segmentation: SegmentationSettings = SegmentationSettings()
     relationships: dict[str, Any] = {}
     scenarios: list[dict[str, Any]] = []
     crm_project: dict[str, Any] = {}
@@ -174,14 +219,37 @@ def load_config(workspace: str | Path) -> ClientConfig:
                      "(run 'crmkit new' to start from the template)")
         raise WorkspaceError(problems)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.add(CONFIG_FILE, "unreadable_file",
+                     f"cannot be read ({exc.strerror or exc}); expected a readable file")
+        raise WorkspaceError(problems) from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raw = yaml.safe_load(path.read_text(encoding="latin-1"))
+        text = data.decode("latin-1")
+    try:
+        raw = yaml.safe_load(text)
+    except ValueError as exc:  # YAML's own date reading, e.g. "as_of: 2024-02-30"
+        where = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            found = re.match(r"\s*([\w.-]+)\s*:\s*(\d{4})-(\d\d?)-(\d\d?)\s*(#.*)?$", line)
+            if found:
+                try:
+                    dt.date(*(int(found.group(i)) for i in (2, 3, 4)))
+                except ValueError:
+                    where = (f"key '{found.group(1)}' has '{found.group(2)}-{found.group(3)}-"
+                             f"{found.group(4)}' (line {number}), ")
+                    break
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"{where}not a valid date ({exc}); expected a date as YYYY-MM-DD")
+        raise WorkspaceError(problems) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = [mark.line + 1] if mark is not None else []
         problems.add(CONFIG_FILE, "invalid_yaml",
-                     f"not valid YAML ({getattr(exc, 'problem', exc)}); expected 'key: value' lines",
+                     f"not valid YAML ({getattr(exc, 'problem', exc)}); "
+                     "expected 'key: value' lines",
                      rows=line)
         raise WorkspaceError(problems) from None
     if not isinstance(raw, dict):

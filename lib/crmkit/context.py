@@ -216,7 +216,9 @@ def internal_scores(config: ClientConfig, lang: str) -> pd.DataFrame:
 
 
 def _reading(score: int) -> str:
-    return "reading_limit" if score <= 2 else "reading_strength" if score >= 4 else "reading_adequate"
+    if score <= 2:
+        return "reading_limit"
+    return "reading_strength" if score >= 4 else "reading_adequate"
 
 
 def external_factors(config: ClientConfig, lang: str) -> pd.DataFrame:

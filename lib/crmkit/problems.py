@@ -61,7 +61,8 @@ class Problem:
             details = [repr(v) for v in self.examples[:EXAMPLES_SHOWN]]
         if details:
             more = self.count - len(details)
-            text += "\n    e.g. " + "; ".join(details) + (f"; … and {more} more" if more > 0 else "")
+            text += ("\n    e.g. " + "; ".join(details)
+                     + (f"; … and {more} more" if more > 0 else ""))
         return text
 
 

@@ -110,7 +110,7 @@ def render_output(output: dict, charts: _ChartCounter) -> str:
         return (f'<div class="crm-chart" id="{chart_id}"></div><script>Plotly.newPlot('
                 f'"{chart_id}",{_script_json(figure.get("data", []))},'
                 f'{_script_json(figure.get("layout", {}))},'
-                '{"responsive":true,"displaylogo":false});</script>')
+                '{"responsive":true,"displayModeBar":false});</script>')
     if "text/html" in data:
         # Produced by crmkit's tables, which escape every cell (see crmkit.tables).
         return f'<div class="crm-output">{"".join(data["text/html"])}</div>'

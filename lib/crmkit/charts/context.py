@@ -25,7 +25,8 @@ def monthly_revenue(monthly: pd.DataFrame, fmt: Formatter, **brand) -> go.Figure
     label_axes(fig, t("month", lang), f"{t('revenue', lang)} ({symbol})")
     fig.update_yaxes(**fmt.money_axis())
     fig.update_layout(yaxis2={"title": t("chart_active_customers", lang), "overlaying": "y",
-                              "side": "right", "showgrid": False, "rangemode": "tozero"})
+                              "side": "right", "showgrid": False, "rangemode": "tozero",
+                              "tickmode": "auto", "tickformat": ",d"})
     return fig
 
 
