@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .problems import Problem, ProblemList, WorkspaceError
+from .relationships import RelationshipsConfig
+from .scenarios import Scenario
 
 CONFIG_FILE = "client.yaml"
 
@@ -186,8 +188,8 @@ class ClientConfig(_Strict):
     context: Context
     # Sections owned by later workbooks; validated by their own modules.
     segmentation: SegmentationSettings = SegmentationSettings()
-    relationships: dict[str, Any] = {}
-    scenarios: list[dict[str, Any]] = []
+    relationships: RelationshipsConfig = RelationshipsConfig()
+    scenarios: list[Scenario] = []
     crm_project: dict[str, Any] = {}
 
     @field_validator("columns")

@@ -1,0 +1,801 @@
+"""Customer-relationship types: the catalogue, the client's settings, and the inventory per segment.
+
+The CRM texts ask four questions of every segment: what relationship does it expect, which does it
+have, how costly is it, and how does it fit the business model. The relationship types are
+Osterwalder's: personal assistance, dedicated personal assistance, self-service, automated
+services, communities and co-creation. This module holds
+
+- the catalogue of types (``data/relationship_types.yaml``: names and descriptions in both
+  languages, typical channels, default time-driven cost drivers, the next cheaper type down the
+  service ladder) and :func:`drivers`, the drivers in force once ``client.yaml`` overrides them;
+- the ``relationships:`` section of ``client.yaml`` (:class:`RelationshipsConfig`), validated so
+  that a misspelt type key is named in the error with the valid ones listed;
+- the inventory: which types each segment receives today, declared by the consultant and seen in
+  the interaction log (:func:`inventory`, :func:`usage`); which it expects, from the survey or
+  the consultant (:func:`expectations`); the gap between both (:func:`gap`); and the four
+  questions answered in one table (:func:`four_questions`).
+
+How costly each relationship is, is computed by :mod:`crmkit.cost_to_serve`; what to do about it
+by :mod:`crmkit.cost_benefit`. The rules here are counts and shares a consultant can check by
+hand, on purpose: the client must be able to follow every figure back to its data.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import paths
+from .i18n import LANGUAGES
+
+if TYPE_CHECKING:  # imported for annotations only: config imports this module
+    from .config import ClientConfig
+    from .cost_to_serve import CostToServe
+
+__all__ = [
+    "ASSUMED_CHANNEL",
+    "CATALOGUE_FILE",
+    "DRIVER_FIELDS",
+    "TYPES",
+    "CostDrivers",
+    "Expectations",
+    "Gap",
+    "Inventory",
+    "RelationshipType",
+    "RelationshipsConfig",
+    "VerdictThresholds",
+    "catalogue",
+    "channel_rates",
+    "check_segments",
+    "drivers",
+    "expectations",
+    "four_questions",
+    "gap",
+    "interaction_window_years",
+    "inventory",
+    "relationships_config",
+    "segment_names",
+    "segment_order",
+    "type_name",
+    "type_names",
+    "usage",
+]
+
+#: The relationship-type keys, in the catalogue's order (the data contract fixes them; the
+#: workspace loader accepts the same keys in interactions.csv and survey.csv).
+TYPES: tuple[str, ...] = (
+    "personal_assistance",
+    "dedicated_personal_assistance",
+    "self_service",
+    "automated_services",
+    "communities",
+    "co_creation",
+)
+#: The time-driven cost drivers every type carries.
+DRIVER_FIELDS = ("minutes_per_interaction", "interactions_per_year", "cost_per_minute",
+                 "fixed_yearly_cost")
+CATALOGUE_FILE = paths.DATA / "relationship_types.yaml"
+#: Channel label of activity that is assumed from the catalogue's drivers, not logged.
+ASSUMED_CHANNEL = "(assumed)"
+
+
+# --------------------------------------------------------------------------------------------
+# The catalogue
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RelationshipType:
+    """One relationship type of the catalogue.
+
+    Attributes
+    ----------
+    key : str
+        E.g. ``"personal_assistance"``.
+    name, description : dict
+        ``{"en": …, "es": …}``.
+    channels : tuple of str
+        Typical channels (client channel names vary; these are only a guide).
+    step_down : str or None
+        The next type down the service ladder (None for the cheapest).
+    drivers : dict
+        Default ``minutes_per_interaction``, ``interactions_per_year``, ``cost_per_minute`` and
+        ``fixed_yearly_cost``.
+    """
+
+    key: str
+    name: dict[str, str]
+    description: dict[str, str]
+    channels: tuple[str, ...]
+    step_down: str | None
+    drivers: dict[str, float]
+
+
+@functools.cache
+def _catalogue_from(path: Path) -> dict[str, RelationshipType]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if list(raw) != list(TYPES):
+        raise ValueError(f"{path.name} lists {list(raw)}; expected exactly {list(TYPES)} in order")
+    types = {}
+    for key, entry in raw.items():
+        for part in ("name", "description"):
+            missing = [lang for lang in LANGUAGES if not (entry.get(part) or {}).get(lang)]
+            if missing:
+                raise ValueError(f"{path.name}: {key}.{part} lacks {', '.join(missing)}")
+        values = entry.get("drivers") or {}
+        if sorted(values) != sorted(DRIVER_FIELDS):
+            raise ValueError(f"{path.name}: {key}.drivers has {sorted(values)}; "
+                             f"expected {list(DRIVER_FIELDS)}")
+        step = entry.get("step_down")
+        if step is not None and step not in TYPES:
+            raise ValueError(f"{path.name}: {key}.step_down is {step!r}; expected a type key")
+        types[key] = RelationshipType(
+            key=key, name=dict(entry["name"]), description=dict(entry["description"]),
+            channels=tuple(entry.get("channels") or ()), step_down=step,
+            drivers={k: float(values[k]) for k in DRIVER_FIELDS})
+    return types
+
+
+def catalogue(path: str | Path | None = None) -> dict[str, RelationshipType]:
+    """The relationship types, ``key -> RelationshipType``, in the catalogue's order.
+
+    Parameters
+    ----------
+    path : path, optional
+        Another catalogue file (default ``data/relationship_types.yaml``).
+    """
+    return _catalogue_from(Path(path) if path is not None else CATALOGUE_FILE)
+
+
+def type_name(key: str, lang: str) -> str:
+    """A relationship type's name in ``lang``; an unknown key is returned as it is."""
+    entry = catalogue().get(key)
+    return entry.name[lang] if entry is not None else str(key)
+
+
+def type_names(lang: str) -> dict[str, str]:
+    """``key -> name`` of every type in ``lang`` (to rename columns or index labels)."""
+    return {key: entry.name[lang] for key, entry in catalogue().items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The relationships section of client.yaml
+# --------------------------------------------------------------------------------------------
+
+def _unknown_type_message(unknown: list[str]) -> str:
+    names = ", ".join(repr(u) for u in unknown)
+    return (f"relationship type keys only: {names} "
+            f"{'is not one' if len(unknown) == 1 else 'are not'}; valid types are "
+            + ", ".join(TYPES))
+
+
+def _check_types(keys) -> None:
+    unknown = [str(k) for k in keys if k not in TYPES]
+    if unknown:
+        raise ValueError(_unknown_type_message(unknown))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CostDrivers(_Strict):
+    """The client's own cost drivers for one relationship type; unset ones keep the catalogue's.
+
+    ``channel_cost_per_minute`` gives channel-specific rates (e.g. ``{store: 1.1, phone: 0.7}``);
+    a channel not listed uses ``cost_per_minute``.
+    """
+
+    minutes_per_interaction: float | None = Field(None, ge=0)
+    interactions_per_year: float | None = Field(None, ge=0)
+    cost_per_minute: float | None = Field(None, ge=0)
+    fixed_yearly_cost: float | None = Field(None, ge=0)
+    channel_cost_per_minute: dict[str, float] = {}
+
+    @field_validator("channel_cost_per_minute")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [k for k, v in value.items() if not v >= 0]
+        if negative:
+            raise ValueError(f"a cost of 0 or more per minute; found {', '.join(negative)} below")
+        return value
+
+
+class VerdictThresholds(_Strict):
+    """The thresholds of :func:`crmkit.cost_benefit.per_segment`'s verdict rules."""
+
+    max_cost_share: float = Field(
+        0.30, gt=0, description="move to a cheaper type when cost to serve exceeds this share "
+                                "of the segment's yearly gross margin")
+    invest_min_return: float = Field(
+        2.0, ge=0, description="invest when profit / cost to serve reaches this return …")
+    invest_min_clv_index: float = Field(
+        1.0, ge=0, description="… and the segment's CLV per customer is at least this multiple "
+                               "of the average customer's")
+
+
+class RelationshipsConfig(_Strict):
+    """The ``relationships:`` section of ``client.yaml``.
+
+    Attributes
+    ----------
+    cost_drivers : dict
+        ``type -> CostDrivers``: the client's own rates and volumes, overriding the catalogue's.
+    current : dict
+        ``segment -> [types]``: the relationship types each segment receives today, in the
+        consultant's judgement.
+    expected : dict
+        ``segment -> type``: what each segment expects, in the consultant's judgement; used when
+        the survey has too few answers for the segment.
+    fit : dict
+        ``segment -> note``: the consultant's note on how the relationship fits the business
+        model.
+    thresholds : VerdictThresholds
+        Thresholds of the cost-benefit verdicts.
+    retention : dict
+        ``segment -> yearly retention (0-1)`` when the consultant knows it better than the
+        estimate from the data (:func:`crmkit.cost_benefit.retention_by_segment`).
+    min_respondents : int
+        Survey answers a segment needs before its stated preference outweighs the consultant's.
+    """
+
+    cost_drivers: dict[str, CostDrivers] = {}
+    current: dict[str, list[str]] = {}
+    expected: dict[str, str] = {}
+    fit: dict[str, str] = {}
+    thresholds: VerdictThresholds = VerdictThresholds()
+    retention: dict[str, float] = {}
+    min_respondents: int = Field(5, ge=1)
+
+    @field_validator("cost_drivers")
+    @classmethod
+    def _driver_types(cls, value: dict[str, CostDrivers]) -> dict[str, CostDrivers]:
+        _check_types(value)
+        return value
+
+    @field_validator("current")
+    @classmethod
+    def _current_types(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _check_types([k for types in value.values() for k in types])
+        return value
+
+    @field_validator("expected")
+    @classmethod
+    def _expected_types(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_types(value.values())
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_range(cls, value: dict[str, float]) -> dict[str, float]:
+        wrong = [k for k, v in value.items() if not 0 <= v < 1]
+        if wrong:
+            raise ValueError("a yearly retention from 0 to below 1 for every segment; "
+                             f"found {', '.join(wrong)} out of range")
+        return value
+
+    def segments(self) -> set[str]:
+        """Every segment key the section names."""
+        return set(self.current) | set(self.expected) | set(self.fit) | set(self.retention)
+
+
+def relationships_config(config: ClientConfig | RelationshipsConfig | Mapping | None
+                         ) -> RelationshipsConfig:
+    """The relationships settings out of a ``ClientConfig``, a section, a mapping or None."""
+    if config is None:
+        return RelationshipsConfig()
+    if isinstance(config, RelationshipsConfig):
+        return config
+    if isinstance(config, Mapping):
+        return RelationshipsConfig.model_validate(config)
+    section = getattr(config, "relationships", None)
+    if isinstance(section, RelationshipsConfig):
+        return section
+    if isinstance(section, Mapping):
+        return RelationshipsConfig.model_validate(section)
+    raise TypeError(f"expected a ClientConfig or RelationshipsConfig, found {type(config)!r}")
+
+
+def check_segments(config: RelationshipsConfig, segments) -> None:
+    """Raise ValueError when the section names a segment the per-customer table does not have.
+
+    A segment key misspelt in ``client.yaml`` would otherwise silently fall back to defaults.
+    """
+    known = set(segments)
+    unknown = sorted(config.segments() - known)
+    if unknown:
+        raise ValueError(
+            "client.yaml relationships names segment "
+            + ", ".join(repr(u) for u in unknown)
+            + " that the customer table does not have; its segments are "
+            + ", ".join(sorted(map(str, known))))
+
+
+def drivers(config: ClientConfig | RelationshipsConfig | Mapping | None = None) -> pd.DataFrame:
+    """The cost drivers in force: the catalogue's defaults with the client's overrides.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``relationship_type`` (catalogue order) with ``minutes_per_interaction``,
+        ``interactions_per_year``, ``cost_per_minute``, ``fixed_yearly_cost``,
+        ``minutes_per_customer`` (minutes × interactions, a year), ``variable_cost_per_customer``
+        (a served customer's yearly variable cost at these drivers), ``overridden`` (the fields
+        client.yaml set, a comma-separated string, empty when all are the catalogue's) and
+        ``step_down`` (the next type down the service ladder).
+    """
+    rel = relationships_config(config)
+    rows = []
+    for key, entry in catalogue().items():
+        values = dict(entry.drivers)
+        override = rel.cost_drivers.get(key)
+        changed = []
+        if override is not None:
+            for name in DRIVER_FIELDS:
+                value = getattr(override, name)
+                if value is not None:
+                    values[name] = float(value)
+                    changed.append(name)
+            if override.channel_cost_per_minute:
+                changed.append("channel_cost_per_minute")
+        rows.append({"relationship_type": key, **values, "overridden": ", ".join(changed),
+                     "step_down": entry.step_down})
+    frame = pd.DataFrame(rows).set_index("relationship_type")
+    # object dtype keeps None for the bottom of the ladder (a string column would make it NaN)
+    frame["step_down"] = pd.Series([r["step_down"] for r in rows], index=frame.index,
+                                   dtype=object)
+    frame["minutes_per_customer"] = (frame["minutes_per_interaction"]
+                                     * frame["interactions_per_year"])
+    frame["variable_cost_per_customer"] = frame["minutes_per_customer"] * frame["cost_per_minute"]
+    order = [*DRIVER_FIELDS, "minutes_per_customer", "variable_cost_per_customer", "overridden",
+             "step_down"]
+    return frame[order]
+
+
+def channel_rates(config: ClientConfig | RelationshipsConfig | Mapping | None = None
+                  ) -> dict[tuple[str, str], float]:
+    """Channel-specific cost rates, ``(type, channel) -> cost per minute``, from client.yaml."""
+    rel = relationships_config(config)
+    return {(key, channel): float(rate) for key, override in rel.cost_drivers.items()
+            for channel, rate in override.channel_cost_per_minute.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Segments and the interaction log
+# --------------------------------------------------------------------------------------------
+
+def segment_order(customers: pd.DataFrame) -> list[str]:
+    """Segment keys in display order: the categories' order when ``segment`` is categorical,
+    else the order of first appearance."""
+    column = customers["segment"]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().astype(str))
+        return [str(c) for c in column.cat.categories if str(c) in present]
+    return [str(s) for s in pd.unique(column.dropna().astype(str))]
+
+
+def segment_names(customers: pd.DataFrame) -> dict[str, str]:
+    """``segment -> segment_name`` (the key itself when the table has no ``segment_name``)."""
+    order = segment_order(customers)
+    if "segment_name" not in customers:
+        return {s: s for s in order}
+    names = (customers.assign(segment=customers["segment"].astype(str))
+             .drop_duplicates("segment").set_index("segment")["segment_name"])
+    return {s: str(names.get(s, s)) for s in order}
+
+
+def interaction_window_years(interactions: pd.DataFrame | None) -> float | None:
+    """Length of the interaction log in years (first to last date, both days included).
+
+    None without interactions. Yearly figures are the log's totals divided by this.
+    """
+    if interactions is None or len(interactions) == 0:
+        return None
+    dates = pd.to_datetime(interactions["date"])
+    days = (dates.max() - dates.min()).days + 1
+    return days / 365.25
+
+
+def _logged(customers: pd.DataFrame, interactions: pd.DataFrame | None
+            ) -> tuple[pd.DataFrame, int]:
+    """The interaction log with each row's segment; rows of unknown customers are dropped.
+
+    Returns the frame (``customer_id, segment, relationship_type, channel, minutes``) and the
+    number of rows dropped.
+    """
+    columns = ["customer_id", "segment", "relationship_type", "channel", "minutes"]
+    if interactions is None or len(interactions) == 0:
+        empty = pd.DataFrame({c: pd.Series(dtype="float64" if c == "minutes" else "str")
+                              for c in columns})
+        return empty, 0
+    types = interactions["relationship_type"].astype("str")
+    unknown = sorted(set(types[~types.isin(TYPES)].astype(str)))
+    if unknown:
+        raise ValueError("interactions have relationship_type " + ", ".join(map(repr, unknown))
+                         + "; expected one of " + ", ".join(TYPES))
+    seg = pd.Series(customers["segment"].astype(str).to_numpy(),
+                    index=customers["customer_id"].astype(str).to_numpy())
+    ids = interactions["customer_id"].astype(str)
+    segment = ids.map(seg)
+    known = segment.notna().to_numpy()
+    frame = pd.DataFrame({
+        "customer_id": ids.to_numpy()[known],
+        "segment": segment.to_numpy()[known],
+        "relationship_type": types.to_numpy()[known],
+        "channel": interactions["channel"].astype(str).to_numpy()[known],
+        "minutes": pd.to_numeric(interactions["minutes"]).fillna(0.0).to_numpy(float)[known],
+    })
+    return frame, int((~known).sum())
+
+
+def usage(customers: pd.DataFrame, interactions: pd.DataFrame | None, *,
+          window_years: float | None = None) -> pd.DataFrame:
+    """What the interaction log says each segment uses: volume, minutes and shares.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        The per-customer table (``customer_id``, ``segment``).
+    interactions : DataFrame or None
+        The canonical interactions frame; None or empty gives an empty result.
+    window_years : float, optional
+        Years the log covers; default :func:`interaction_window_years`.
+
+    Returns
+    -------
+    DataFrame
+        One row per segment, relationship type and channel that occur in the log:
+        ``segment, relationship_type, channel, interactions, minutes, customers`` (distinct
+        customers), ``interactions_year, minutes_year`` (divided by the window),
+        ``share_of_minutes, share_of_interactions`` (within the segment).
+    """
+    logged, _ = _logged(customers, interactions)
+    columns = ["segment", "relationship_type", "channel", "interactions", "minutes", "customers",
+               "interactions_year", "minutes_year", "share_of_minutes", "share_of_interactions"]
+    if logged.empty:
+        return pd.DataFrame({c: pd.Series(dtype="str" if c in columns[:3] else "float64")
+                             for c in columns})
+    years = window_years or interaction_window_years(interactions)
+    keys = ["segment", "relationship_type", "channel"]
+    out = (logged.groupby(keys, sort=False)
+           .agg(interactions=("minutes", "size"), minutes=("minutes", "sum"),
+                customers=("customer_id", "nunique"))
+           .reset_index())
+    out["interactions"] = out["interactions"].astype(float)
+    out["customers"] = out["customers"].astype(float)
+    out["interactions_year"] = out["interactions"] / years
+    out["minutes_year"] = out["minutes"] / years
+    by_segment = out.groupby("segment")
+    out["share_of_minutes"] = _safe_share(out["minutes"], by_segment["minutes"].transform("sum"))
+    out["share_of_interactions"] = _safe_share(out["interactions"],
+                                               by_segment["interactions"].transform("sum"))
+    order = {s: i for i, s in enumerate(segment_order(customers))}
+    type_rank = {k: i for i, k in enumerate(TYPES)}
+    out = out.sort_values(["segment", "relationship_type", "channel"],
+                          key=lambda c: c.map(order) if c.name == "segment"
+                          else c.map(type_rank) if c.name == "relationship_type" else c)
+    return out.reset_index(drop=True)[columns]
+
+
+def _safe_share(part: pd.Series, whole: pd.Series) -> pd.Series:
+    """``part / whole``, 0 where the whole is 0 (a segment with no minutes has no shares)."""
+    whole = whole.astype(float)
+    return (part / whole.where(whole != 0)).fillna(0.0)
+
+
+@dataclass
+class Inventory:
+    """Which relationship types each segment receives today.
+
+    Attributes
+    ----------
+    usage : DataFrame
+        :func:`usage`: the log per segment, type and channel.
+    shares : DataFrame
+        Segments × types: each type's share of the segment's logged minutes (0 when unused).
+    status : DataFrame
+        Segments × types: ``"both"`` (declared in client.yaml and seen in the log),
+        ``"declared"`` (declared only), ``"observed"`` (in the log only: a usage pattern the
+        client did not know it had) or ``""``.
+    summary : DataFrame
+        One row per segment: ``segment, segment_name, customers, contacted`` (customers with at
+        least one logged interaction), ``declared, observed`` (lists of types; observed ordered by
+        minutes), ``main_type`` (most logged minutes, else the first declared, else None),
+        ``not_declared, not_observed`` (lists).
+    window_years : float or None
+        Years the log covers.
+    unmatched_interactions : int
+        Log rows whose customer is not in the customer table (left out).
+    """
+
+    usage: pd.DataFrame
+    shares: pd.DataFrame
+    status: pd.DataFrame
+    summary: pd.DataFrame
+    window_years: float | None = None
+    unmatched_interactions: int = 0
+
+
+def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
+              config: ClientConfig | RelationshipsConfig | Mapping | None = None, *,
+              window_years: float | None = None) -> Inventory:
+    """The relationship types each segment receives, declared and observed.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        The per-customer table (``customer_id``, ``segment``, optional ``segment_name``).
+    interactions : DataFrame, optional
+        The canonical interactions frame.
+    config : ClientConfig or RelationshipsConfig, optional
+        Supplies ``relationships.current``.
+    window_years : float, optional
+        Years the log covers; default the log's first to last date.
+
+    Raises
+    ------
+    ValueError
+        When client.yaml names a segment the table does not have, or the log an unknown type.
+    """
+    rel = relationships_config(config)
+    order = segment_order(customers)
+    check_segments(rel, order)
+    use = usage(customers, interactions, window_years=window_years)
+    minutes = (use.groupby(["segment", "relationship_type"])["minutes"].sum()
+               .unstack("relationship_type").reindex(index=order, columns=list(TYPES))
+               .fillna(0.0))
+    totals = minutes.sum(axis=1)
+    shares = minutes.div(totals.where(totals != 0), axis=0).fillna(0.0)
+    shares.index.name, shares.columns.name = "segment", "relationship_type"
+    declared = pd.DataFrame(False, index=shares.index, columns=shares.columns)
+    for segment, types in rel.current.items():
+        declared.loc[segment, list(types)] = True
+    observed = minutes > 0
+    status = pd.DataFrame("", index=shares.index, columns=shares.columns, dtype=object)
+    status[declared & observed] = "both"
+    status[declared & ~observed] = "declared"
+    status[~declared & observed] = "observed"
+    names = segment_names(customers)
+    counts = customers["segment"].astype(str).value_counts()
+    logged, unmatched = _logged(customers, interactions)
+    contacted = logged.groupby("segment")["customer_id"].nunique()
+    rows = []
+    for segment in order:
+        seen = [k for k in shares.columns[shares.loc[segment].to_numpy() > 0]]
+        seen.sort(key=lambda k: -shares.loc[segment, k])
+        said = [k for k in TYPES if declared.loc[segment, k]]
+        main = seen[0] if seen else (said[0] if said else None)
+        rows.append({"segment": segment, "segment_name": names[segment],
+                     "customers": int(counts.get(segment, 0)),
+                     "contacted": int(contacted.get(segment, 0)),
+                     "declared": said, "observed": seen, "main_type": main,
+                     "not_declared": [k for k in seen if k not in said],
+                     "not_observed": [k for k in said if k not in seen]})
+    return Inventory(usage=use, shares=shares, status=status, summary=pd.DataFrame(rows),
+                     window_years=window_years or interaction_window_years(interactions),
+                     unmatched_interactions=unmatched)
+
+
+# --------------------------------------------------------------------------------------------
+# What each segment expects
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Expectations:
+    """The relationship each segment expects.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per segment: ``segment, segment_name, expected`` (type key or None),
+        ``expected_share`` (share of the segment's respondents preferring it; 1.0 for a
+        consultant's judgement; NaN when unknown), ``respondents`` (survey answers with a
+        preference), ``source`` (``"survey"``, ``"consultant"`` or ``"none"``).
+    shares : DataFrame
+        Segments × types: the share of respondents preferring each type where the survey decides;
+        1.0 on the consultant's type where the consultant decides; NaN rows where nothing is known.
+    """
+
+    summary: pd.DataFrame
+    shares: pd.DataFrame
+
+    def expected_type(self, segment: str) -> str | None:
+        """The expected type of one segment (None when unknown)."""
+        found = self.summary.loc[self.summary["segment"] == segment, "expected"]
+        return None if found.empty else found.iloc[0]
+
+
+def expectations(customers: pd.DataFrame, survey: pd.DataFrame | None = None,
+                 config: ClientConfig | RelationshipsConfig | Mapping | None = None, *,
+                 min_respondents: int | None = None) -> Expectations:
+    """Which relationship each segment expects: the survey's majority, else the consultant's.
+
+    The rule, per segment:
+
+    1. the survey, when at least ``min_respondents`` of the segment's customers named a
+       ``preferred_relationship``: the type most of them prefer (ties go to the catalogue's
+       order), with its share of respondents;
+    2. else the consultant's judgement, ``relationships.expected`` in client.yaml;
+    3. else the survey's majority however few answered (the count is shown);
+    4. else unknown (``source = "none"``).
+
+    Parameters
+    ----------
+    customers : DataFrame
+        The per-customer table.
+    survey : DataFrame, optional
+        The canonical survey frame; without it, or without ``preferred_relationship``, only the
+        consultant's judgement counts.
+    config : ClientConfig or RelationshipsConfig, optional
+    min_respondents : int, optional
+        Default ``relationships.min_respondents`` (5).
+    """
+    rel = relationships_config(config)
+    order = segment_order(customers)
+    check_segments(rel, order)
+    needed = min_respondents if min_respondents is not None else rel.min_respondents
+    counts = pd.DataFrame(0.0, index=pd.Index(order, name="segment"),
+                          columns=pd.Index(list(TYPES), name="relationship_type"))
+    if survey is not None and "preferred_relationship" in survey and len(survey):
+        pref = survey[["customer_id", "preferred_relationship"]].dropna()
+        pref = pref.assign(preferred_relationship=pref["preferred_relationship"].astype(str))
+        unknown = sorted(set(pref.loc[~pref["preferred_relationship"].isin(TYPES),
+                                      "preferred_relationship"]))
+        if unknown:
+            raise ValueError("survey has preferred_relationship " + ", ".join(map(repr, unknown))
+                             + "; expected one of " + ", ".join(TYPES))
+        seg = pd.Series(customers["segment"].astype(str).to_numpy(),
+                        index=customers["customer_id"].astype(str).to_numpy())
+        pref = pref.assign(segment=pref["customer_id"].astype(str).map(seg)).dropna(
+            subset=["segment"])
+        found = pref.groupby(["segment", "preferred_relationship"]).size().unstack()
+        counts = counts.add(found.reindex(index=order, columns=list(TYPES)).fillna(0.0),
+                            fill_value=0.0)
+    respondents = counts.sum(axis=1)
+    shares = pd.DataFrame(np.nan, index=counts.index, columns=counts.columns)
+    names = segment_names(customers)
+    rows = []
+    for segment in order:
+        n = int(respondents[segment])
+        judged = rel.expected.get(segment)
+        if n >= needed or (n > 0 and judged is None):
+            row_shares = counts.loc[segment] / n
+            # idxmax keeps the first maximum, i.e. the catalogue's order breaks ties
+            chosen, share, source = row_shares.idxmax(), float(row_shares.max()), "survey"
+            shares.loc[segment] = row_shares
+        elif judged is not None:
+            chosen, share, source = judged, 1.0, "consultant"
+            shares.loc[segment] = 0.0
+            shares.loc[segment, judged] = 1.0
+        else:
+            chosen, share, source = None, math.nan, "none"
+        rows.append({"segment": segment, "segment_name": names[segment], "expected": chosen,
+                     "expected_share": share, "respondents": n, "source": source})
+    return Expectations(summary=pd.DataFrame(rows), shares=shares)
+
+
+# --------------------------------------------------------------------------------------------
+# Gap and the four questions
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Gap:
+    """Expected against current relationship, segments × types.
+
+    Attributes
+    ----------
+    current : DataFrame
+        Each type's share of the segment's minutes today (logged, plus the catalogue's drivers
+        for declared types the log does not show: see :func:`crmkit.cost_to_serve.compute`).
+    expected : DataFrame
+        Each type's share of the segment's respondents (or 1.0 on the consultant's type; NaN
+        when unknown).
+    gap : DataFrame
+        ``current − expected``: positive where the segment gets more of a type than it asks for,
+        negative where it asks for more than it gets.
+    """
+
+    current: pd.DataFrame
+    expected: pd.DataFrame
+    gap: pd.DataFrame = field(init=False)
+
+    def __post_init__(self):
+        self.gap = self.current - self.expected
+
+
+def gap(cost: CostToServe, expected: Expectations) -> Gap:
+    """The gap matrix between the relationship each segment has and the one it expects.
+
+    Parameters
+    ----------
+    cost : CostToServe
+        From :func:`crmkit.cost_to_serve.compute` (its minutes per segment and type).
+    expected : Expectations
+        From :func:`expectations`.
+    """
+    order = list(expected.shares.index)
+    minutes = (cost.segment_types.pivot_table(index="segment", columns="relationship_type",
+                                              values="minutes_year", aggfunc="sum")
+               .reindex(index=order, columns=list(TYPES)).fillna(0.0))
+    totals = minutes.sum(axis=1)
+    current = minutes.div(totals.where(totals != 0), axis=0).fillna(0.0)
+    current.index.name, current.columns.name = "segment", "relationship_type"
+    return Gap(current=current, expected=expected.shares.copy())
+
+
+def four_questions(customers: pd.DataFrame, cost: CostToServe, expected: Expectations,
+                   config: ClientConfig | RelationshipsConfig | Mapping | None = None, *,
+                   window_months: int | None = None) -> pd.DataFrame:
+    """The four questions of every segment, answered in one table.
+
+    1. What relationship does it expect? (``expects``, ``expects_share``, ``expects_source``)
+    2. Which does it have? (``has``: the type with most minutes; ``has_types``: every type with
+       minutes, most first; ``has_share``: the main type's share of minutes;
+       ``expects_minutes_share``: the expected type's share of minutes; ``match``: whether the
+       expected type is the main one — None when the expectation is unknown)
+    3. How costly is it? (``cost_per_customer``: yearly cost to serve per customer)
+    4. How does it fit the business model? (``margin_per_customer``: yearly gross margin per
+       customer, ``cost_share_of_margin``: cost to serve / margin, NaN when the margin is not
+       positive; ``fit``: the consultant's note)
+
+    Parameters
+    ----------
+    customers : DataFrame
+        The per-customer table (``margin_window`` is turned into a yearly margin:
+        × 12 / ``window_months``).
+    cost : CostToServe
+    expected : Expectations
+    config : ClientConfig or RelationshipsConfig, optional
+        Supplies the ``fit`` notes and, for a ClientConfig, ``assumptions.window_months``.
+    window_months : int, optional
+        Months ``margin_window`` covers (default the config's, else 12).
+    """
+    rel = relationships_config(config)
+    months = window_months or _window_months(config)
+    order = segment_order(customers)
+    margin = (customers.assign(segment=customers["segment"].astype(str))
+              .groupby("segment")["margin_window"].sum() * 12.0 / months)
+    segs = cost.segments.set_index("segment")
+    exp = expected.summary.set_index("segment")
+    st = cost.segment_types
+    rows = []
+    for segment in order:
+        mine = st[st["segment"] == segment].sort_values("minutes_year", ascending=False)
+        mine = mine[mine["minutes_year"] > 0]
+        has_types = list(mine["relationship_type"])
+        total = mine["minutes_year"].sum()
+        n = int(segs.loc[segment, "customers"])
+        seg_cost = float(segs.loc[segment, "cost_to_serve"])
+        seg_margin = float(margin.get(segment, 0.0))
+        expects = exp.loc[segment, "expected"]
+        rows.append({
+            "segment": segment, "segment_name": exp.loc[segment, "segment_name"],
+            "customers": n,
+            "expects": expects, "expects_share": exp.loc[segment, "expected_share"],
+            "expects_source": exp.loc[segment, "source"],
+            "has": has_types[0] if has_types else None, "has_types": has_types,
+            "has_share": float(mine["minutes_year"].iloc[0] / total) if has_types else math.nan,
+            "expects_minutes_share": (float(mine.loc[mine["relationship_type"] == expects,
+                                                     "minutes_year"].sum() / total)
+                                      if expects is not None and total > 0 else math.nan),
+            "match": (expects == has_types[0]) if expects is not None and has_types else (
+                False if expects is not None else None),
+            "cost_per_customer": seg_cost / n if n else math.nan,
+            "margin_per_customer": seg_margin / n if n else math.nan,
+            "cost_share_of_margin": seg_cost / seg_margin if seg_margin > 0 else math.nan,
+            "fit": rel.fit.get(segment, ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def _window_months(config: Any) -> int:
+    assumptions = getattr(config, "assumptions", None)
+    return int(getattr(assumptions, "window_months", 12) or 12)
