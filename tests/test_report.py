@@ -56,7 +56,7 @@ def test_english_report_has_english_prose_only_with_figures_formatted(tmp_path):
     html = render_report([_notebook(tmp_path)], RESULTS, _config(), "en")
     assert "Revenue €1,234,567, repeat 12.3%" in html
     assert "Ingresos" not in html and "Contexto" not in html
-    assert 'href="#01_context"' in html and ">Data</a>" in html
+    assert 'href="#wb-01-context"' in html and ">Data</a>" in html
 
 
 def test_spanish_report_formats_numbers_the_spanish_way(tmp_path):

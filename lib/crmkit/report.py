@@ -192,7 +192,8 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
     chapters = []
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
-        chapters.append(render_chapter(notebook, lang, env, context, charts, path.stem))
+        slug = "wb-" + path.stem.replace("_", "-")  # ids must not start with a digit in CSS
+        chapters.append(render_chapter(notebook, lang, env, context, charts, slug))
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths.TEMPLATES / "report"),
         autoescape=jinja2.select_autoescape(default=True),

@@ -103,6 +103,25 @@ def key_figures(items: list[tuple[str, str]]) -> KeyFigures:
     return KeyFigures(items)
 
 
+def present(frame: pd.DataFrame, columns: Mapping[str, tuple[str, str]]
+            ) -> dict[str, tuple[str, str]]:
+    """The subset of ``columns`` that ``frame`` has (optional columns such as NPS)."""
+    return {c: spec for c, spec in columns.items() if c in frame.columns}
+
+
+class Notice:
+    """A short note in place of a table or chart the client's data cannot give."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return f'<p class="crm-notice">{html.escape(self.text)}</p>'
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 class KeyFigures:
     """Headline figures shown as cards at the top of a section."""
 

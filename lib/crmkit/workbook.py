@@ -76,6 +76,12 @@ class Workbook:
     def t(self, key: str, **values) -> str:
         return t(key, self.lang, **values)
 
+    def notice(self, key: str, **values):
+        """A translated note shown where the data has nothing to show (e.g. no survey)."""
+        from .tables import Notice
+
+        return Notice(self.t(key, **values))
+
     def record(self, **figures: Any) -> None:
         """Keep key figures for ``results.json`` and for the report's prose."""
         self.results.update(to_jsonable(figures))
