@@ -29,6 +29,7 @@ from markdown_it import MarkdownIt
 from . import __version__, paths
 from .config import ClientConfig
 from .i18n import Formatter, t
+from .summary import executive_summary
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 LANGUAGE_TAG = "lang-"
@@ -201,6 +202,7 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
     generated = generated or dt.datetime.now()
     return template.render(
         lang=lang, client=config, chapters=chapters,
+        summary=executive_summary(results, fmt),
         t=lambda key, **kw: t(key, lang, **kw),
         generated=fmt.date(generated.date()), as_of=fmt.date(as_of) if as_of else None,
         plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()) if charts.n else "",
