@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .plan import CrmProject
 from .problems import Problem, ProblemList, WorkspaceError
 from .relationships import RelationshipsConfig
 from .scenarios import Scenario
@@ -190,7 +191,7 @@ class ClientConfig(_Strict):
     segmentation: SegmentationSettings = SegmentationSettings()
     relationships: RelationshipsConfig = RelationshipsConfig()
     scenarios: list[Scenario] = []
-    crm_project: dict[str, Any] = {}
+    crm_project: CrmProject = CrmProject()
 
     @field_validator("columns")
     @classmethod

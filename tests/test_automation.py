@@ -1,0 +1,154 @@
+"""Marketing automation: level 1 (messages by interest) and level 2 (offers per segment)."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from conftest import MINIMAL_CONFIG
+
+from crmkit import automation, plan
+from crmkit.config import ClientConfig
+from crmkit.i18n import Formatter
+
+SEND = dt.date(2027, 6, 1)
+
+
+def _config(automation_section=None):
+    return ClientConfig.model_validate({**MINIMAL_CONFIG, "as_of": "2026-10-31", "crm_project": {
+        "automation": automation_section or {}}})
+
+
+CUSTOMERS = pd.DataFrame({
+    "customer_id": ["C1", "C2", "C3", "C4", "C5"],
+    "segment": ["loyal", "loyal", "at_risk", "at_risk", "at_risk"],
+    "segment_name": ["Loyal", "Loyal", "At risk", "At risk", "At risk"],
+    "margin_window": [240.0, 120.0, 60.0, -10.0, 0.0],
+    "revenue_window": [800.0, 400.0, 200.0, 0.0, 0.0],
+    "probability_alive": [0.9, 0.5, 0.4, 0.1, 0.0],
+})
+ATTRIBUTES = pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4", "C5"],
+                           "hobby": ["garden", " ", "kitchen", None, "garden"]})
+TRANSACTIONS = pd.DataFrame({
+    "customer_id": ["C2", "C2", "C2", "C4", "C4"],
+    "date": pd.to_datetime(["2026-01-01"] * 5),
+    "amount": [50.0, 30.0, 40.0, 10.0, -10.0],
+    "category": ["shoes", "socks", "socks", "hats", "hats"]})
+
+
+def test_interest_declared_then_top_category_then_none():
+    found = automation.interests(CUSTOMERS, attributes=ATTRIBUTES, transactions=TRANSACTIONS,
+                                 attribute="hobby").set_index("customer_id")
+    assert found.loc["C1", "interest"] == "garden"
+    assert found.loc["C1", "interest_source"] == "declared"
+    # C2 declared nothing (a blank): the category it spent most on (socks 70 > shoes 50).
+    assert found.loc["C2", "interest"] == "socks"
+    assert found.loc["C2", "interest_source"] == "top_category"
+    # C4's hats net to zero: no positive spend, no interest.
+    assert pd.isna(found.loc["C4", "interest"]) and found.loc["C4", "interest_source"] == "none"
+    with pytest.raises(ValueError, match="interest attribute 'age'"):
+        automation.interests(CUSTOMERS, attributes=ATTRIBUTES, attribute="age")
+
+
+def test_level1_counts_and_messages_in_both_languages():
+    config = _config({"interest_attribute": "hobby", "messages": {
+        "garden": {"en": "Spring is here: seeds and tools for your garden",
+                   "es": "Llega la primavera: semillas y herramientas para su jardín"},
+        "kitchen": {"en": "New pans in store"}}})
+    en = automation.level1(CUSTOMERS, "en", config=config, attributes=ATTRIBUTES,
+                           transactions=TRANSACTIONS)
+    counts = en.counts.set_index("interest_name")
+    assert counts.loc["garden", "customers"] == 2 and counts.loc["garden", "share"] == 0.4
+    assert counts.loc["garden", "message"].startswith("Spring is here")
+    assert counts.loc["garden", "message_source"] == "client.yaml"
+    assert counts.loc["socks", "message"] == "socks: new arrivals and ideas selected for you"
+    assert counts.loc["no known interest", "customers"] == 1
+    assert en.counts["customers"].sum() == len(CUSTOMERS)
+    es = automation.level1(CUSTOMERS, "es", config=config, attributes=ATTRIBUTES,
+                           transactions=TRANSACTIONS)
+    by_id = es.targets.set_index("customer_id")
+    assert by_id.loc["C1", "message"].startswith("Llega la primavera")
+    assert by_id.loc["C3", "message"] == "New pans in store"  # only English given: used for both
+    assert by_id.loc["C4", "message"].startswith("Nuestras novedades")
+    assert list(es.targets.columns) == ["customer_id", "segment", "interest", "interest_source",
+                                        "message"]
+
+
+def test_level2_return_per_segment_by_hand():
+    config = _config({"offer_defaults": {"redemption_rate": 0.2, "uplift": 0.5},
+                      "offers": {"loyal": {"coupon_value": 10, "deadline_days": 14},
+                                 "at_risk": {"min_probability_alive": 0.3}}})
+    result = automation.level2(CUSTOMERS, Formatter("en", "EUR"), send_date=SEND, config=config)
+    loyal = result.segments.set_index("segment").loc["loyal"]
+    # Redemptions 0.9×0.2 + 0.5×0.2 = 0.28; cost 0.28 × €10 = €2.80;
+    # margin 0.2×0.5×(0.9×240 + 0.5×120) = 0.1 × 276 = €27.60 (12-month window).
+    assert loyal["expected_redemptions"] == pytest.approx(0.28)
+    assert loyal["expected_cost"] == pytest.approx(2.8)
+    assert loyal["incremental_margin"] == pytest.approx(27.6)
+    assert loyal["net_return"] == pytest.approx(24.8)
+    assert loyal["roi"] == pytest.approx(24.8 / 2.8)
+    assert loyal["deadline"] == dt.date(2027, 6, 15)
+    at_risk = result.segments.set_index("segment").loc["at_risk"]
+    # Only C3 reaches P(alive) 0.3; default coupon 5 % of the segment's mean yearly revenue
+    # (200 / 3 × 5 % = 3.33, two significant figures: 3.3).
+    assert at_risk["customers"] == 3 and at_risk["targeted"] == 1
+    assert at_risk["coupon_value"] == pytest.approx(3.3)
+    assert at_risk["redemption_rate"] == 0.2  # from offer_defaults
+    targets = result.targets.set_index("customer_id")
+    assert set(targets.index) == {"C1", "C2", "C3"}
+    assert targets.loc["C1", "offer"] == "€10 coupon, valid until 15 Jun 2027"
+    total = result.segments.attrs["total"]
+    assert total["expected_cost"] == pytest.approx(result.segments["expected_cost"].sum())
+
+
+def test_level2_window_and_spanish_offer_text():
+    config = _config({"offer_defaults": {"coupon_value": 5, "redemption_rate": 1.0,
+                                         "uplift": 1.0}})
+    result = automation.level2(CUSTOMERS, Formatter("es", "EUR"), send_date=SEND, config=config,
+                               window_months=6)
+    loyal = result.segments.set_index("segment").loc["loyal"]
+    assert loyal["incremental_margin"] == pytest.approx(2 * (0.9 * 240 + 0.5 * 120))
+    assert result.targets["offer"].iloc[0] == "Cupón de 5,00\xa0€, válido hasta el 1 jul 2027"
+
+
+def test_level2_rejects_unknown_segments_and_missing_columns():
+    config = _config({"offers": {"champions": {"coupon_value": 5}}})
+    with pytest.raises(ValueError, match="'champions'.*segments are at_risk, loyal"):
+        automation.level2(CUSTOMERS, Formatter("en"), send_date=SEND, config=config)
+    with pytest.raises(ValueError, match="probability_alive"):
+        automation.level2(CUSTOMERS.drop(columns="probability_alive"), Formatter("en"),
+                          send_date=SEND)
+
+
+def test_a_segment_can_be_left_out_of_level2():
+    config = _config({"offers": {"at_risk": {"include": False}}})
+    result = automation.level2(CUSTOMERS, Formatter("en"), send_date=SEND, config=config)
+    assert list(result.segments["segment"]) == ["loyal"]
+
+
+def test_target_list_is_exportable(tmp_path):
+    from crmkit.exports import write_csv
+
+    hostile = CUSTOMERS.assign(customer_id=["=cmd|' /C calc'!A0", "C2", "C3", "C4", "C5"])
+    attrs = ATTRIBUTES.assign(customer_id=hostile["customer_id"],
+                              hobby=["+1+1", "-2+3", "@SUM(A1)", None, "garden"])
+    config = _config({"interest_attribute": "hobby"})
+    level_1 = automation.level1(hostile, "en", config=config, attributes=attrs)
+    level_2 = automation.level2(hostile, Formatter("en"), send_date=SEND, config=config)
+    targets = automation.target_list(level_1, level_2)
+    assert list(targets.columns) == ["customer_id", "segment", "interest", "message", "offer",
+                                     "coupon_value", "deadline"]
+    assert len(targets) == len(hostile)
+    text = write_csv(tmp_path / "targets.csv", targets).read_text(encoding="utf-8-sig")
+    assert "'=cmd|' /C calc'!A0" in text and "'+1+1" in text and "'@SUM(A1)" in text
+    for line in text.splitlines()[1:]:
+        assert not line.startswith(("=", "+", "-", "@"))
+
+
+def test_roadmap_starts_level1_at_go_live_and_level2_later():
+    config = ClientConfig.model_validate({**MINIMAL_CONFIG, "as_of": "2026-10-31"})
+    p = plan.build(config, plan.Scale(1e6, 4e5))
+    road = automation.roadmap("es", p)
+    assert list(road["level"]) == [1, 2]
+    assert road["starts"].iloc[0] == p.go_live_date
+    assert road["starts"].iloc[1] == dt.date(2027, 9, 1)
+    assert road["name"].iloc[1] == "Nivel 2: gestión de ofertas"

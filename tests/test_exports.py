@@ -1,0 +1,148 @@
+"""tables.xlsx and CSV exports: formatted, translated, and never a live formula from client data."""
+
+import datetime as dt
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from crmkit import exports
+from crmkit.i18n import Formatter
+from crmkit.tables import Table
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0",
+           "\tTab", "\rReturn"]
+
+
+def _customers() -> pd.DataFrame:
+    n = len(HOSTILE) + 1
+    return pd.DataFrame({
+        "customer_id": [f"C{i}" for i in range(n)],
+        "name": [*HOSTILE, "Ana"],
+        "revenue": [-2.5, 1234.5, -99.0, 0.0, 10.0, 20.0, 30.0, 40.0],
+        "share": [0.125] * n,
+        "orders": list(range(n)),
+        "since": [dt.date(2024, 1, i + 1) for i in range(n)],
+    })
+
+
+COLUMNS = {"name": ("customers", "text"), "revenue": ("revenue", "money"),
+           "share": ("share", "pct"), "orders": ("plan_col_months", "integer"),
+           "since": ("plan_col_start", "date")}
+
+
+def _write(tmp_path, lang="en", currency="EUR", **extra):
+    fmt = Formatter(lang, currency)
+    table = Table(_customers(), fmt, COLUMNS)
+    path = exports.write_workbook(tmp_path / "tables.xlsx",
+                                  {"xlsx_sheet_targets": table, "raw": _customers(), **extra},
+                                  fmt, title="Acme — CRM plan")
+    return openpyxl.load_workbook(path)
+
+
+def test_hostile_client_text_never_becomes_a_formula_in_xlsx(tmp_path):
+    book = _write(tmp_path)
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+    for sheet, column in ((book["Target list"], 1), (book["raw"], 2)):
+        names = [sheet.cell(row=r, column=column).value for r in range(2, 2 + len(HOSTILE))]
+        # (XML turns a carriage return into a line feed on reading: still text after the quote.)
+        assert [n.replace("\n", "\r") for n in names] == ["'" + h for h in HOSTILE]
+        assert all(sheet.cell(row=r, column=column).data_type == "s"
+                   for r in range(2, 2 + len(HOSTILE)))
+        assert sheet.cell(row=2 + len(HOSTILE), column=column).value == "Ana"
+
+
+def test_negative_numbers_stay_numbers(tmp_path):
+    book = _write(tmp_path)
+    sheet = book["Target list"]
+    assert sheet["B2"].value == -2.5 and sheet["B2"].data_type == "n"
+    assert sheet["B4"].value == -99.0
+    raw = book["raw"]
+    assert raw["C2"].value == -2.5 and raw["C2"].data_type == "n"
+
+
+def test_xlsx_formats_headers_and_values_in_english(tmp_path):
+    book = _write(tmp_path)
+    assert book.sheetnames == ["Target list", "raw"]
+    assert book.properties.title == "Acme — CRM plan"
+    sheet = book["Target list"]
+    assert [c.value for c in sheet[1]] == ["Customers", "Revenue", "Share", "Months", "Start"]
+    assert sheet.freeze_panes == "A2"
+    assert sheet["A1"].font.bold and sheet["A1"].fill.fgColor.rgb.endswith("1B4965")
+    assert sheet["B3"].number_format == '"€"#,##0;-"€"#,##0'
+    assert sheet["C3"].number_format == "0.0%" and sheet["C3"].value == 0.125
+    assert sheet["D3"].number_format == "#,##0" and sheet["D3"].value == 1
+    assert sheet["E3"].number_format == "dd/mm/yyyy"
+    assert sheet["E3"].value == dt.datetime(2024, 1, 2)
+    assert sheet.column_dimensions["A"].width >= len('=HYPERLINK("http://x","y")')
+    # A plain DataFrame: kinds from dtypes, headers as given (or translated message keys).
+    raw = book["raw"]
+    assert [c.value for c in raw[1]][:3] == ["customer_id", "name", "Revenue"]
+    assert raw["C2"].number_format == "#,##0.00" and raw["E2"].number_format == "#,##0"
+
+
+def test_xlsx_in_spanish_puts_the_currency_after_the_number(tmp_path):
+    book = _write(tmp_path, lang="es")
+    assert book.sheetnames == ["Lista de destinatarios", "raw"]
+    sheet = book["Lista de destinatarios"]
+    assert [c.value for c in sheet[1]] == ["Clientes", "Ingresos", "Proporción", "Meses",
+                                           "Inicio"]
+    assert sheet["B3"].number_format == '#,##0 "€";-#,##0 "€"'
+    usd = exports.excel_number_format("money:2", Formatter("en", "USD"))
+    assert usd == '"$"#,##0.00;-"$"#,##0.00'
+    assert exports.excel_number_format("date", Formatter("en", "USD")) == "mm/dd/yyyy"
+
+
+def test_sheet_names_are_valid_and_unique():
+    names = exports.sheet_names(["a" * 40, "a" * 40, "what? [x]/y:z*", "Costs", "costs",
+                                 "xlsx_sheet_costs"], "en")
+    assert all(len(n) <= 31 for n in names)
+    assert len({n.lower() for n in names}) == len(names)
+    assert names[0] == "a" * 31 and names[1] == "a" * 29 + "~2"
+    assert names[2] == "what_ _x__y_z_"
+    assert names[3:] == ["Costs", "costs~2", "Costs~3"]
+
+
+def test_csv_neutralises_text_and_keeps_numbers(tmp_path):
+    path = exports.write_csv(tmp_path / "customers.csv", _customers())
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, so Excel reads UTF-8
+    text = raw.decode("utf-8-sig")
+    lines = text.split("\r\n")  # RFC 4180 line ends
+    assert lines[0] == "customer_id,name,revenue,share,orders,since"
+    assert lines[1] == "C0,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-2.5,0.125,0,2024-01-01"
+    assert "C1,'+1+1,1234.5," in text and "C2,'-2+3,-99.0," in text
+    assert "C3,'@SUM(A1),0.0," in text and "'=cmd|' /C calc'!A0" in text
+    assert "'\tTab" in text and "\"'\rReturn\"" in text
+    # No field of any line starts a formula.
+    for line in lines[1:]:
+        for field in line.split(","):
+            if field and field[0] in "=+@":
+                pytest.fail(f"formula-like field {field!r}")
+
+
+def test_csv_for_a_spanish_excel(tmp_path):
+    frame = pd.DataFrame({"Nombre": ["-Ana"], "Importe": [-1234.5]})
+    text = exports.write_csv(tmp_path / "x.csv", frame, sep=";", decimal=",").read_bytes(
+        ).decode("utf-8-sig")
+    assert text == "Nombre;Importe\r\n'-Ana;-1234,5\r\n"
+
+
+def test_hostile_headers_are_neutralised_too(tmp_path):
+    frame = pd.DataFrame({"=1+1": ["x"], "ok": [1]})
+    text = exports.write_csv(tmp_path / "h.csv", frame).read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0] == "'=1+1,ok"
+    fmt = Formatter("en")
+    path = exports.write_workbook(tmp_path / "h.xlsx", {"s": frame}, fmt)
+    cell = openpyxl.load_workbook(path)["s"]["A1"]
+    assert cell.value == "'=1+1" and cell.data_type == "s"
+
+
+def test_neutralise():
+    assert exports.neutralise("=1") == "'=1"
+    assert exports.neutralise("Ana") == "Ana"
+    assert exports.neutralise(-3.0) == -3.0
+    assert exports.neutralise("") == ""
