@@ -22,6 +22,18 @@ TX = "customer_id,date,amount\n"
 INTERACTIONS = "customer_id,date,channel,relationship_type,minutes\n"
 
 
+def segment_map(*rules: tuple[str, str]) -> str:
+    """A client's own two-axis R x F map: one segment per (key, rule) pair."""
+    segments = "".join(f"  - key: {key}\n    name: {{en: {key}, es: {key}}}\n"
+                       f"    description: {{en: x, es: x}}\n    rule: {rule}\n"
+                       for key, rule in rules)
+    return ("key: ours\nkind: scores\ntitle: {en: Our segments, es: Nuestros segmentos}\n"
+            "segments:\n" + segments)
+
+
+CUSTOM_MAP = {"segmentation": {"map": "our_map.yaml"}}
+
+
 @dataclass
 class Case:
     id: str
@@ -112,6 +124,18 @@ CASES = [
          column="key 'csv.encoding'", found=("'latin-15'",)),
     Case("invalid_yaml_date", yaml_tail="as_of: 2024-02-30\n",
          file="client.yaml", column="key 'as_of'", found=("'2024-02-30'",)),
+    Case("segment_map_overlap",
+         {"our_map.yaml": segment_map(("recent", "{r: [3, 5]}"), ("lapsed", "{r: [1, 3]}"))},
+         CUSTOM_MAP, file="our_map.yaml",
+         found=("R=3,F=1; R=3,F=2; R=3,F=3; R=3,F=4; R=3,F=5 are each claimed by 'lapsed' "
+                "and 'recent'",)),
+    Case("segment_map_gap",
+         {"our_map.yaml": segment_map(("recent", "{r: [4, 5]}"),
+                                      ("lapsed", "[{r: [1, 2]}, {r: 3, f: [1, 4]}]"))},
+         CUSTOM_MAP, file="our_map.yaml",
+         found=("R=3,F=5 is claimed by no segment",)),
+    Case("segment_map_missing", {}, {"segmentation": {"map": "maps/our_map.yaml"}},
+         file="maps/our_map.yaml", found=("segment map not found",)),
 ]
 
 MANY = Case(
@@ -121,6 +145,13 @@ MANY = Case(
      "survey.csv": "customer_id,satisfaction\nC1,9\n",
      "interactions.csv": INTERACTIONS + "C1,2024-01-05,phone,telepathy,5\n"},
     {"currency": "euros"},
+)
+#: A bad map and bad data: one check lists both.
+MAP_AND_DATA = Case(
+    "segment_map_and_data",
+    {"our_map.yaml": segment_map(("recent", "{r: [4, 5]}"), ("lapsed", "{r: [1, 2]}")),
+     "transactions.csv": TX + "C1,2024-01-05,abc\n"},
+    {**CUSTOM_MAP, "currency": "euros"},
 )
 VALID = Case("valid", {})
 
@@ -147,7 +178,7 @@ def runs(tmp_path_factory, workspace_writer):
         return case.id, (done, before, snapshot(root), sorted(p.name for p in home.iterdir()))
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        return dict(pool.map(run, [*CASES, MANY, VALID]))
+        return dict(pool.map(run, [*CASES, MANY, MAP_AND_DATA, VALID]))
 
 
 def assert_nothing_written(result):
@@ -187,6 +218,19 @@ def test_all_problems_are_reported_at_once(runs):
     first_line = stderr.splitlines()[0]
     assert first_line.startswith("crmkit check: 6 problems in"), first_line
     assert_nothing_written(runs[MANY.id])
+
+
+def test_segment_map_problems_are_listed_with_the_others(runs):
+    done = runs[MAP_AND_DATA.id][0]
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    stderr = done.stderr
+    # The map's problems are listed under the map's name, with those of client.yaml and the data.
+    for expected in ("client.yaml:", "'euros'", "our_map.yaml:",
+                     "R=3,F=1; R=3,F=2; R=3,F=3; R=3,F=4; R=3,F=5 are claimed by no segment",
+                     "transactions.csv:", "line 2: 'abc'"):
+        assert expected in stderr, stderr
+    assert stderr.splitlines()[0].startswith("crmkit check: 3 problems in"), stderr
+    assert_nothing_written(runs[MAP_AND_DATA.id])
 
 
 def test_valid_workspace_passes_check(runs):

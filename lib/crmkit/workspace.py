@@ -5,7 +5,8 @@ files as exported (dialects are detected by :mod:`crmkit.tabular`), maps the cli
 the canonical columns of ``docs/data-contract.md`` (``columns:`` in ``client.yaml``), types every
 column, and checks everything a consultant could get wrong: missing files and columns, values
 that are not numbers or dates, duplicate customers, transactions of unknown customers, future
-or implausible dates and values, unknown relationship types, and the settings themselves.
+or implausible dates and values, unknown relationship types, the settings themselves and the
+client's own segment map, if ``client.yaml`` names one (a gap or an overlap in its grid).
 
 Every problem is collected into one :class:`~crmkit.problems.ProblemList` (with line numbers as
 in the file and the values as found) before :class:`~crmkit.problems.WorkspaceError` is raised,
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from . import segment_maps
 from .config import (
     CONFIG_FILE,
     OPTIONAL_COLUMNS,
@@ -38,6 +40,7 @@ from .config import (
     REQUIRED_FILES,
     ClientConfig,
     CsvOptions,
+    SegmentationSettings,
     load_config,
 )
 from .problems import EXAMPLES_SHOWN, ProblemList, WorkspaceError
@@ -255,6 +258,10 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         options, columns, as_of = config.csv, config.columns, config.as_of
     else:
         options, columns, as_of = _lenient_settings(config_path)
+    segmentation = config.segmentation if config is not None \
+        else _lenient_segmentation(config_path)
+    if segmentation is not None:
+        _check_segment_map(root, segmentation, problems)
     if options.encoding:
         try:
             codecs.lookup(options.encoding)
@@ -360,6 +367,33 @@ def _lenient_settings(config_path: Path
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         as_of = value
     return options, columns, as_of
+
+
+def _lenient_segmentation(config_path: Path) -> SegmentationSettings | None:
+    """The segment map setting of a ``client.yaml`` that failed validation, when it is valid."""
+    try:
+        raw = yaml.safe_load(config_path.read_bytes().decode("utf-8-sig", errors="replace"))
+        return SegmentationSettings.model_validate({"map": raw["segmentation"]["map"]})
+    except Exception:  # noqa: BLE001 - absent (the default map) or already reported
+        return None
+
+
+def _check_segment_map(root: Path, settings: SegmentationSettings,
+                       problems: ProblemList) -> None:
+    """The map of ``segmentation.map`` loads: found, valid YAML, every cell claimed once.
+
+    A custom map's problems name the map file as written in ``client.yaml`` and the cells
+    claimed twice or by no segment, so ``crmkit check`` lists them with the others.
+    """
+    try:
+        segment_maps.from_settings(settings, workspace=root)
+    except WorkspaceError as error:
+        problems.extend(error.problems)
+    except Exception as exc:  # noqa: BLE001 - a user's map must never cause a traceback
+        problems.add(settings.map, "invalid_segment_map",
+                     f"could not be read ({type(exc).__name__}: {exc}); expected a segment map "
+                     "like data/segment_maps/rfm_ten.yaml. If the map looks right, this is a "
+                     "crmkit bug: please report it with this message")
 
 
 # --------------------------------------------------------------------------------------------
