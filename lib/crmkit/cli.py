@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("client_dir", type=Path, metavar="CLIENT_DIR")
     p.add_argument("--port", type=int, default=8866)
     p.add_argument("--language", choices=["en", "es"])
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), metavar="REPORTS_DIR",
+                   help="where the client's runs are; the latest is shown (default: ./reports)")
 
     p = sub.add_parser("demo", help="run the bundled demo client end to end")
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="REPORTS_DIR")
@@ -92,7 +96,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from .dashboard import serve
 
-    return serve(args.client_dir, port=args.port, language=args.language)
+    return serve(args.client_dir, port=args.port, language=args.language, host=args.host,
+                 reports_dir=args.reports)
 
 
 COMMANDS = {"new": _new, "check": _check, "run": _run, "demo": _demo, "dashboard": _dashboard}

@@ -1,0 +1,335 @@
+"""The client's dashboard in a real browser: it renders, it reacts, and it shows nothing else.
+
+``crmkit dashboard`` is started on a copy of the retail demo client (with the bank demo client
+beside it, as another client's data that must stay out of reach), on 127.0.0.1 and a free port,
+and Debian's Chromium is driven through Playwright. The tests are skipped when no Chromium is
+installed; CI installs it (.ci/run), so there they run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from crmkit import paths
+
+CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"),
+                             shutil.which("chromium-browser")) if c and os.path.exists(c)), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
+                                "(/usr/bin/chromium or chromium on PATH); CI installs it")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Generous: CI machines are slow, and a page needs a kernel that imports pandas and plotly.
+PAGE_TIMEOUT_MS = 60_000
+#: Text that only the notebook's source has (Voila must strip it).
+SOURCE_MARKERS = ("import crmkit", "from crmkit", "open_workbook", "dashboard.load",
+                  "dashboard.what_if(", "def ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _first_customer_id(csv_path: Path) -> str:
+    """The first customer id of a customers.csv as exported (any separator or encoding)."""
+    line = csv_path.read_bytes().splitlines()[1].decode("latin-1")
+    return line.replace(";", ",").split(",")[0].strip()
+
+
+def _get(url: str, *, follow: bool = True) -> tuple[int, str, dict]:
+    """GET without a browser: (status, body, headers); redirects not followed on request."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = (urllib.request.build_opener() if follow
+              else urllib.request.build_opener(NoRedirect))
+    try:
+        with opener.open(url, timeout=120) as response:
+            return response.status, response.read().decode("utf-8", "replace"), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace"), error.headers
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory):
+    """Two clients' workspaces side by side: the one served, and another."""
+    root = tmp_path_factory.mktemp("clients")
+    for slug in ("retail", "bank"):
+        shutil.copytree(paths.DEMO_CLIENTS / slug, root / slug)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(clients, tmp_path_factory):
+    """``crmkit dashboard`` serving the retail client; stopped (whole process group) at the end.
+
+    Yields a dict with ``base`` (``http://127.0.0.1:PORT``), ``url`` (the printed link with the
+    token), ``token`` and ``port``.
+    """
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("dashboard-logs")
+    private = Path(tempfile.gettempdir())
+    before = set(private.glob("crmkit-dashboard-retail-*"))
+    stdout = open(logs / "stdout.txt", "w")
+    stderr = open(logs / "stderr.txt", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmkit.cli", "dashboard", str(clients / "retail"),
+         "--port", str(port), "--reports", str(clients / "no-reports")],
+        stdout=stdout, stderr=stderr, env=os.environ.copy(), cwd=clients,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        links: list[str] = []
+        while time.monotonic() < deadline and not links:
+            assert process.poll() is None, (logs / "stderr.txt").read_text()
+            links = [line for line in (logs / "stdout.txt").read_text().splitlines()
+                     if line.startswith("http")]
+            time.sleep(0.2)
+        assert len(links) == 1, "the command prints one link"
+        url = links[0]
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if _get(base + "/login")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("the dashboard did not start: "
+                        + (logs / "stderr.txt").read_text()[-2000:])
+        yield {"base": base, "url": url, "token": url.split("token=", 1)[1], "port": port}
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        stdout.close()
+        stderr.close()
+    # The server's private folder (token, Jupyter's files, the notebook's copy) is gone.
+    assert set(private.glob("crmkit-dashboard-retail-*")) <= before
+    assert (logs / "stdout.txt").read_text().rstrip().endswith("Dashboard stopped.")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page.goto(url, wait_until="commit")
+    page.locator(".crm-kpis").wait_for(state="visible")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    """The dashboard, opened once with the printed link; closed as a tab would be."""
+    page = _open(browser, server["url"])
+    yield page
+    page.close(run_before_unload=True)
+
+
+# --- what the client sees -----------------------------------------------------------------
+
+def test_link_points_to_this_machine(server):
+    assert server["url"] == f"http://127.0.0.1:{server['port']}/?token={server['token']}"
+    assert len(server["token"]) >= 40
+
+
+def test_dashboard_renders_figures_and_charts(page):
+    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    assert page.locator(".js-plotly-plot").count() >= 2
+    text = page.inner_text("body")
+    assert "Northwind Living" in text
+    assert "Customers on file" in text
+    for section in ("crm-explorer", "crm-whatif", "crm-plan", "crm-downloads-section"):
+        assert page.locator(f".{section}").is_visible(), section
+
+
+def test_moving_a_control_changes_the_figures(page):
+    figures = page.locator(".crm-whatif-figures")
+    before = figures.inner_text()
+    page.locator(".crm-whatif-type select").select_option(label="Automated services")
+    page.wait_for_function("b => document.querySelector('.crm-whatif-figures').innerText != b",
+                           arg=before)
+    after_move = figures.inner_text()
+    assert after_move != before
+
+    handle = page.locator(".crm-whatif-retention .noUi-handle")
+    handle.focus()
+    handle.press("ArrowRight")
+    page.wait_for_function("b => document.querySelector('.crm-whatif-figures').innerText != b",
+                           arg=after_move)
+    assert "+1" in page.locator(".crm-whatif-retention").inner_text()
+
+
+def test_segment_explorer_follows_the_dropdown(page):
+    profile = page.locator(".crm-segment-profile")
+    before = profile.inner_text()
+    choice = page.locator(".crm-segment-choice select")
+    labels = choice.locator("option").all_inner_texts()
+    choice.select_option(label=labels[-1])
+    page.wait_for_function("b => document.querySelector('.crm-segment-profile').innerText != b",
+                           arg=before)
+
+
+def test_page_contains_no_source_code(page, server):
+    html = page.content()
+    text = page.inner_text("body")
+    status, raw, _ = _get(server["url"])
+    assert status == 200
+    for marker in SOURCE_MARKERS:
+        assert marker not in html and marker not in text and marker not in raw, marker
+    assert "Traceback" not in raw and "Traceback" not in text
+
+
+def test_customers_file_downloads_as_csv(page, tmp_path):
+    page.locator(".crm-prepare-customers").click()
+    link = page.locator(".crm-customers-link a")
+    link.wait_for(state="visible")
+    assert link.get_attribute("href").startswith("data:text/csv")
+    with page.expect_download() as info:
+        link.click()
+    saved = tmp_path / "customers.csv"
+    info.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("Customer,Segment,")
+    assert len(text.splitlines()) == 4001
+
+
+# --- what the client cannot reach ---------------------------------------------------------
+
+def test_request_without_token_is_refused(server, browser):
+    status, body, headers = _get(server["base"] + "/", follow=False)
+    assert status in (302, 403)
+    if status == 302:
+        assert "/login" in headers["Location"]
+    assert "Northwind" not in body
+    context = browser.new_context()
+    try:
+        anonymous = context.new_page()
+        anonymous.goto(server["base"] + "/", wait_until="load")
+        assert "/login" in anonymous.url
+        assert "Northwind" not in anonymous.content()
+        assert anonymous.locator(".crm-kpis").count() == 0
+    finally:
+        context.close()
+    for path in ("/api/kernels", f"/?token={server['token']}x"):
+        status, body, _ = _get(server["base"] + path, follow=False)
+        assert status in (302, 403), path
+        assert "Northwind" not in body
+
+
+def test_no_file_of_either_client_can_be_fetched(server, clients):
+    token = server["token"]
+    retail_id = _first_customer_id(clients / "retail" / "customers.csv")
+    bank_id = _first_customer_id(clients / "bank" / "customers.csv")
+    bank_csv = quote(str(clients / "bank" / "customers.csv"))
+    names = ["customers.csv", "transactions.csv", "client.yaml", "dashboard.ipynb"]
+    paths_tried = [f"/files/{n}" for n in names] + [f"/voila/files/{n}" for n in names] + [
+        "/voila/files/..%2fcustomers.csv", "/voila/files/%2e%2e/%2e%2e/retail/customers.csv",
+        "/voila/files/../../bank/customers.csv", f"/voila/files/{bank_csv}",
+        f"/files/{bank_csv}", f"/voila/files//{bank_csv}",
+        "/voila/render/other.ipynb", "/voila/render/dashboard.ipynb", "/voila/tree",
+        "/voila/tree/", "/tree", "/voila/api/contents/", "/api/contents/customers.csv",
+        "/voila/templates/lab/static/..%2f..%2f..%2f..%2fcustomers.csv",
+        "/voila/templates/lab/static/..%2f..%2f..%2f..%2f..%2f..%2fretail%2fcustomers.csv",
+        "/voila/static/..%2f..%2fcustomers.csv", "/voila/labextensions/..%2fcustomers.csv",
+    ]
+    for path in paths_tried:
+        sep = "&" if "?" in path else "?"
+        status, body, _ = _get(f"{server['base']}{path}{sep}token={token}")
+        assert status != 200 or not body.strip() or "crmkit-dashboard" in body, path
+        for secret in (retail_id, bank_id, "customer_id", "Banco Meridiano", "Nº Cliente"):
+            assert secret not in body, (path, secret)
+    assert _get(f"{server['base']}/voila/render/other.ipynb?token={token}")[0] in (403, 404)
+
+
+def test_the_client_is_not_chosen_by_the_url(server, clients):
+    other = quote(str(clients / "bank"))
+    status, body, _ = _get(f"{server['url']}&client_dir={other}&client={other}"
+                           f"&CRMKIT_DASHBOARD_CLIENT={other}")
+    assert status == 200
+    assert "Banco Meridiano" not in body
+
+
+def test_template_and_theme_cannot_be_changed_from_the_url(server, browser):
+    for query in ("&template=lab&theme=dark", "&template=../../../etc&voila-template=reveal"):
+        status, body, _ = _get(server["url"] + query)
+        assert status == 200, query
+        assert '<meta name="generator" content="crmkit-dashboard">' in body, query
+        assert 'id="crmkit-template"' in body and "theme-dark" not in body
+        assert "Traceback" not in body and "Error" not in body.split("</head>")[1][:2000]
+    page = _open(browser, server["url"] + "&template=classic")
+    try:
+        assert page.locator('meta[name="generator"][content="crmkit-dashboard"]').count() == 1
+        assert page.locator(".js-plotly-plot").first.is_visible()
+    finally:
+        page.close(run_before_unload=True)
+
+
+def test_kernel_runs_no_code_sent_by_the_browser(page, tmp_path):
+    marker = tmp_path / "executed.txt"
+    outcome = page.evaluate(
+        """async (marker) => {
+          const config = JSON.parse(document.getElementById('jupyter-config-data').textContent);
+          const url = `ws://${location.host}/api/kernels/${config.kernelId}/channels`;
+          const ws = new WebSocket(url);
+          const seen = [];
+          const session = 'crmkit-test-' + Math.random();
+          const message = (msg_type, content) => ({
+            header: {msg_id: msg_type + Math.random(), msg_type, session, username: 'test',
+                     date: new Date().toISOString(), version: '5.3'},
+            parent_header: {}, metadata: {}, content, channel: 'shell', buffers: []});
+          await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+          ws.onmessage = (event) => {
+            if (typeof event.data === 'string') {
+              const msg = JSON.parse(event.data);
+              if (msg.parent_header && msg.parent_header.session === session) {
+                seen.push(msg.header.msg_type);
+              }
+            }
+          };
+          ws.send(JSON.stringify(message('execute_request', {
+            code: `open(${JSON.stringify(marker)}, 'w').write('ran')`, silent: false,
+            store_history: false, user_expressions: {}, allow_stdin: false,
+            stop_on_error: true})));
+          ws.send(JSON.stringify(message('kernel_info_request', {})));
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          ws.close();
+          return seen;
+        }""", str(marker))
+    assert "kernel_info_reply" in outcome, "the channel works for allowed messages"
+    assert "execute_reply" not in outcome and "execute_input" not in outcome
+    time.sleep(1)
+    assert not marker.exists()
