@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from crmkit import paths
+from crmkit import paths, pdf
 from crmkit.workspace import load_workspace
 
 pytestmark = pytest.mark.slow
@@ -44,12 +44,14 @@ def test_run_folder_holds_everything_the_contract_promises(runs, demo):
     folder = runs[demo]
     assert folder.parent.name == demo
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}", folder.name)
-    for name in ("report.html", "results.json", "run.json", "01_context.ipynb"):
+    for name in ("report.html", "results.json", "run.json", "01_context.ipynb", "tables.xlsx"):
         assert (folder / name).is_file(), name
+    # The PDF needs a Chromium to print it; without one the run says so and goes on.
+    assert (folder / "report.pdf").is_file() == (pdf.chromium_path() is not None)
     run = json.loads((folder / "run.json").read_text())
     ws = load_workspace(paths.DEMO_CLIENTS / demo)
     assert run["inputs"] == ws.checksums
-    assert set(run["timings_seconds"]) >= {"01_context", "report"}
+    assert set(run["timings_seconds"]) >= {"01_context", "xlsx", "report", "pdf"}
     assert run["versions"]["crmkit"] and run["versions"]["pandas"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
 
@@ -144,6 +146,7 @@ def test_a_failing_workbook_exits_1_keeps_its_notebook_and_spares_earlier_runs(t
     home = tmp_path / "crmkit-home"
     shutil.copytree(paths.WORKBOOKS, home / "workbooks")
     shutil.copytree(paths.TEMPLATES, home / "templates")
+    shutil.copytree(paths.DATA, home / "data", ignore=shutil.ignore_patterns("demo"))
     broken = new_notebook(cells=[
         new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
         new_code_cell("raise RuntimeError('the margin table is empty')")])

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .cost_to_serve import CostToServe, customer_profit
+from .cost_to_serve import CostToServe, customer_profit, save_table
 from .i18n import Formatter, t
 from .relationships import (
     RelationshipsConfig,
@@ -60,10 +60,12 @@ __all__ = [
     "DEFAULT_RETENTION",
     "VERDICTS",
     "cheaper_type",
+    "figures",
     "lifetime_factor",
     "per_segment",
     "reason",
     "retention_by_segment",
+    "save_table",
 ]
 
 #: The verdicts, from the most to the least committed.
@@ -285,19 +287,24 @@ def reason(row: Mapping | pd.Series, fmt: Formatter,
                  cost=fmt.money(row["cost_horizon_per_customer"]))
     if verdict == "move_cheaper":
         share = row["cost_share_of_margin"]
-        return t("rel_reason_move_cheaper", lang,
-                 share=fmt.pct(share) if not _missing(share) else t("rel_no_margin", lang),
-                 limit=fmt.pct(limits.max_cost_share),
-                 main=type_name(row["main_type"], lang),
-                 cheaper=type_name(row["cheaper_type"], lang))
+        types = {"main": type_name(row["main_type"], lang),
+                 "cheaper": type_name(row["cheaper_type"], lang)}
+        if _missing(share):
+            return t("rel_reason_move_cheaper_no_margin", lang,
+                     limit=fmt.pct(limits.max_cost_share), **types)
+        return t("rel_reason_move_cheaper", lang, share=fmt.pct(share),
+                 limit=fmt.pct(limits.max_cost_share), **types)
     if verdict == "invest":
         return t("rel_reason_invest", lang, index=fmt.number(row["clv_index"], 1),
                  ret=_ratio(row["return_on_relationship"], fmt),
                  min_index=fmt.number(limits.invest_min_clv_index, 1),
                  min_ret=fmt.number(limits.invest_min_return, 1))
     share = row["cost_share_of_margin"]
+    if _missing(share):
+        return t("rel_reason_maintain_no_margin", lang,
+                 profit=fmt.money(row["profit_per_customer"]))
     return t("rel_reason_maintain", lang, profit=fmt.money(row["profit_per_customer"]),
-             share=fmt.pct(share) if not _missing(share) else t("rel_no_margin", lang))
+             share=fmt.pct(share))
 
 
 def _missing(value) -> bool:
@@ -310,3 +317,69 @@ def _ratio(value: float, fmt: Formatter) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     return fmt.number(value, 1)
+
+
+def _finite(value):
+    """A float for results.json: None for NaN and ±inf (a return with no cost to serve)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def figures(frame: pd.DataFrame, fmt: Formatter,
+            thresholds: VerdictThresholds | None = None) -> dict:
+    """Key figures of :func:`per_segment` for ``results.json`` and the workbook's prose.
+
+    Returns
+    -------
+    dict
+        ``thresholds`` (as used); ``counts`` (segments per verdict) and ``names`` (their names
+        per verdict, in table order); ``totals`` (customers, yearly revenue, margin, cost to
+        serve, profit and CLV, with the cost share of margin and the return on the
+        relationship: None where undefined); ``best`` and ``worst`` (the segments with the
+        highest and lowest profit per customer); ``segments`` (one record per segment: its
+        figures, ``verdict``, ``rule``, the type names in the report's language and the
+        ``reason`` sentence). Non-finite figures are None.
+    """
+    limits = thresholds or VerdictThresholds()
+    lang = fmt.lang
+    verdict = frame["verdict"]
+    totals = {c: float(frame[c].sum()) for c in ("revenue", "margin", "cost_to_serve", "profit",
+                                                  "clv")}
+    totals["customers"] = int(frame["customers"].sum())
+    totals["cost_share_of_margin"] = (totals["cost_to_serve"] / totals["margin"]
+                                      if totals["margin"] > 0 else None)
+    totals["return_on_relationship"] = (totals["profit"] / totals["cost_to_serve"]
+                                        if totals["cost_to_serve"] > 0 else None)
+    numeric = ["customers", "revenue", "margin", "cost_to_serve", "profit", "clv",
+               "revenue_per_customer", "margin_per_customer", "cost_per_customer",
+               "profit_per_customer", "clv_per_customer", "cost_share_of_margin",
+               "return_on_relationship", "clv_index", "retention", "lifetime_factor",
+               "cost_horizon_per_customer", "net_value_per_customer"]
+    segments = []
+    for _, row in frame.iterrows():
+        record = {"segment": row["segment"], "segment_name": row["segment_name"]}
+        record.update({c: _finite(row[c]) for c in numeric})
+        record["customers"] = int(row["customers"])
+        for column in ("main_type", "cheaper_type"):
+            key = row[column]
+            record[column] = key if isinstance(key, str) else None
+            record[f"{column}_name"] = type_name(key, lang) if isinstance(key, str) else None
+        record.update({"verdict": row["verdict"], "rule": int(row["rule"]),
+                       "reason": reason(row, fmt, limits)})
+        segments.append(record)
+    ranked = [r for r in segments if r["profit_per_customer"] is not None]
+
+    def pick(record):
+        return None if record is None else {
+            k: record[k] for k in ("segment", "segment_name", "profit_per_customer",
+                                   "verdict")}
+
+    best = max(ranked, key=lambda r: r["profit_per_customer"], default=None)
+    worst = min(ranked, key=lambda r: r["profit_per_customer"], default=None)
+    return {"thresholds": limits.model_dump(),
+            "counts": {v: int((verdict == v).sum()) for v in VERDICTS},
+            "names": {v: [str(n) for n in frame.loc[verdict == v, "segment_name"]]
+                      for v in VERDICTS},
+            "totals": totals, "best": pick(best), "worst": pick(worst), "segments": segments}

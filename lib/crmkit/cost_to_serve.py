@@ -47,6 +47,7 @@ from .relationships import (
     check_segments,
     drivers,
     interaction_window_years,
+    map_segments,
     relationships_config,
     segment_names,
     segment_order,
@@ -55,7 +56,8 @@ from .relationships import (
 if TYPE_CHECKING:
     from .config import ClientConfig
 
-__all__ = ["CostToServe", "Whale", "compute", "customer_profit", "whale_curve"]
+__all__ = ["CostToServe", "Whale", "compute", "customer_profit", "per_customer",
+           "save_table", "whale_curve"]
 
 _AMOUNTS = ["interactions_year", "minutes_year", "variable_cost", "fixed_cost", "cost"]
 
@@ -115,14 +117,39 @@ class CostToServe:
         return float(self.customers["cost_to_serve"].sum())
 
     def as_dict(self) -> dict:
-        """Key figures for ``results.json``."""
+        """Key figures for ``results.json`` and the workbook's prose.
+
+        Besides the totals per segment and type: ``assumed_cost`` (the part of the total costed
+        at the catalogue's drivers because the log does not show it), ``client_drivers`` (the
+        types whose drivers client.yaml sets), ``catalogue_drivers`` (how many types keep the
+        catalogue's defaults) and ``costliest`` (the segment with the highest cost per customer,
+        None without customers).
+        """
+        lines = self.lines
+        assumed_cost = float(lines.loc[lines["source"] == "assumed", "cost"].sum())
+        overridden = self.drivers["overridden"].astype(str) != ""
+        segs = self.segments[self.segments["customers"] > 0]
+        costliest = None
+        if len(segs):
+            row = segs.loc[segs["cost_per_customer"].idxmax()]
+            costliest = {"segment": row["segment"], "segment_name": row["segment_name"],
+                         "cost_per_customer": float(row["cost_per_customer"]),
+                         "cost_to_serve": float(row["cost_to_serve"])}
+        total = self.total
         return {
-            "total_cost_to_serve": self.total,
+            "total_cost_to_serve": total,
+            "cost_per_customer": total / len(self.customers) if len(self.customers) else None,
             "window_years": self.window_years,
-            "segments": self.segments[["segment", "customers", "cost_to_serve",
+            "segments": self.segments[["segment", "segment_name", "customers",
+                                       "served_customers", "minutes_year", "cost_to_serve",
                                        "cost_per_customer"]],
             "types": self.types[["relationship_type", "in_use", "minutes_year", "cost"]],
             "assumed": [list(pair) for pair in self.assumed],
+            "assumed_cost": assumed_cost,
+            "assumed_share": assumed_cost / total if total > 0 else None,
+            "client_drivers": [str(k) for k in self.drivers.index[overridden]],
+            "catalogue_drivers": int((~overridden).sum()),
+            "costliest": costliest,
             "unmatched_interactions": self.unmatched_interactions,
         }
 
@@ -163,7 +190,7 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     """
     rel = relationships_config(config)
     order = segment_order(customers)
-    check_segments(rel, order)
+    check_segments(rel, order, map_segments(config))
     drv = drivers(rel)
     rates = channel_rates(rel)
     logged, unmatched = _logged(customers, interactions)
@@ -319,6 +346,29 @@ def customer_profit(customers: pd.DataFrame, cost: CostToServe, *,
                          "profit": margin - serve})
 
 
+def per_customer(customers: pd.DataFrame, cost: CostToServe, *,
+                 window_months: int | None = None, config=None) -> pd.DataFrame:
+    """The per-customer cost table of a run (``tables/cost_to_serve.parquet``).
+
+    One row per customer of the table, in its order: ``customer_id, segment``, the yearly
+    ``interactions_year, minutes_year, variable_cost, fixed_cost, cost_to_serve`` of
+    :attr:`CostToServe.customers`, and ``revenue_year, margin_year, profit`` of
+    :func:`customer_profit`.
+    """
+    profit = customer_profit(customers, cost, window_months=window_months, config=config)
+    table = cost.customers.reset_index(drop=True)
+    extra = profit[["revenue_year", "margin_year", "profit"]].reset_index(drop=True)
+    return pd.concat([table, extra], axis=1)
+
+
+def save_table(frame: pd.DataFrame, path) -> None:
+    """Write a table of the run as parquet (no-op when ``path`` is None: no run folder)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
 @dataclass
 class Whale:
     """The whale curve of cumulative profit.
@@ -350,11 +400,16 @@ class Whale:
     unprofitable_share: float
 
     def as_dict(self) -> dict:
-        """Key figures for ``results.json`` (the curve itself is left out)."""
+        """Key figures for ``results.json`` (the curve itself is left out).
+
+        ``unprofitable_loss`` is the yearly profit the unprofitable customers take back (a
+        positive amount: the peak minus what is left).
+        """
         return {"total_profit": self.total_profit, "peak_profit": self.peak_profit,
                 "peak_pct": self.peak_pct,
                 "peak_share_of_customers": self.peak_share_of_customers,
-                "unprofitable_share": self.unprofitable_share}
+                "unprofitable_share": self.unprofitable_share,
+                "unprofitable_loss": self.peak_profit - self.total_profit}
 
 
 def whale_curve(customers: pd.DataFrame, cost: CostToServe, *, window_months: int | None = None,

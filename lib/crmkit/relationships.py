@@ -56,12 +56,15 @@ __all__ = [
     "catalogue",
     "channel_rates",
     "check_segments",
+    "customer_table",
     "drivers",
     "expectations",
     "four_questions",
     "gap",
     "interaction_window_years",
+    "map_segments",
     "inventory",
+    "questions_summary",
     "relationships_config",
     "segment_names",
     "segment_order",
@@ -304,19 +307,40 @@ def relationships_config(config: ClientConfig | RelationshipsConfig | Mapping | 
     raise TypeError(f"expected a ClientConfig or RelationshipsConfig, found {type(config)!r}")
 
 
-def check_segments(config: RelationshipsConfig, segments) -> None:
+def check_segments(config: RelationshipsConfig, segments, known=()) -> None:
     """Raise ValueError when the section names a segment the per-customer table does not have.
 
     A segment key misspelt in ``client.yaml`` would otherwise silently fall back to defaults.
+    Keys in ``known`` (the segments of the client's segment map, :func:`map_segments`) are
+    accepted even when no customer falls in them this time: a segment can be empty in one run.
     """
-    known = set(segments)
-    unknown = sorted(config.segments() - known)
+    present = set(segments)
+    unknown = sorted(config.segments() - present - set(known))
     if unknown:
         raise ValueError(
             "client.yaml relationships names segment "
             + ", ".join(repr(u) for u in unknown)
             + " that the customer table does not have; its segments are "
-            + ", ".join(sorted(map(str, known))))
+            + ", ".join(sorted(map(str, present))))
+
+
+def map_segments(config: Any) -> set[str]:
+    """The segment keys of the client's segment map, when it is a bundled one (else empty).
+
+    Parameters
+    ----------
+    config : ClientConfig or anything else
+        Only a ClientConfig segmented by a bundled map (``rfm_ten``, ``managerial``) gives keys:
+        a workspace's own map is read relative to the workspace, which is not known here.
+    """
+    settings = getattr(config, "segmentation", None)
+    if settings is None or getattr(settings, "method", None) != "map":
+        return set()
+    from .segment_maps import bundled_maps, load_map  # segment_maps is not needed otherwise
+
+    if settings.map not in bundled_maps():
+        return set()
+    return {segment.key for segment in load_map(settings.map).segments}
 
 
 def drivers(config: ClientConfig | RelationshipsConfig | Mapping | None = None) -> pd.DataFrame:
@@ -523,6 +547,50 @@ class Inventory:
     window_years: float | None = None
     unmatched_interactions: int = 0
 
+    def as_dict(self, lang: str) -> dict:
+        """Key figures for ``results.json`` and the workbook's prose, type names in ``lang``.
+
+        ``pairs`` counts segment × type cells by :attr:`status`; ``undeclared_minutes_share`` is
+        the share of all logged minutes spent on types the client did not declare for the
+        segment (None when nothing is declared or logged: the share would mean nothing);
+        ``surprise`` is the undeclared pattern with most minutes a year (None when there is
+        none, or when nothing is declared).
+        """
+        summary = self.summary
+        customers = int(summary["customers"].sum()) if len(summary) else 0
+        contacted = int(summary["contacted"].sum()) if len(summary) else 0
+        status = self.status.to_numpy()
+        pairs = {key: int((status == key).sum()) for key in ("both", "declared", "observed")}
+        declared_any = pairs["both"] + pairs["declared"] > 0
+        use = self.usage
+        minutes = (use.groupby(["segment", "relationship_type"])["minutes_year"].sum()
+                   if len(use) else pd.Series(dtype=float))
+        total = float(minutes.sum())
+        undeclared = {pair: float(m) for pair, m in minutes.items()
+                      if self.status.loc[pair[0], pair[1]] == "observed"}
+        share = (sum(undeclared.values()) / total) if declared_any and total > 0 else None
+        surprise = None
+        if declared_any and undeclared:
+            (segment, key), value = max(undeclared.items(), key=lambda item: item[1])
+            names = dict(zip(summary["segment"], summary["segment_name"], strict=True))
+            surprise = {"segment": segment, "segment_name": names[segment],
+                        "relationship_type": key, "type_name": type_name(key, lang),
+                        "minutes_year": value,
+                        "share_of_segment": float(self.shares.loc[segment, key])}
+        segments = [{"segment": row.segment, "segment_name": row.segment_name,
+                     "customers": row.customers, "contacted": row.contacted,
+                     "declared": list(row.declared), "observed": list(row.observed),
+                     "main_type": row.main_type,
+                     "main_type_name": type_name(row.main_type, lang) if row.main_type else None}
+                    for row in summary.itertuples(index=False)]
+        return {"logged": bool(len(use)), "window_years": self.window_years,
+                "customers": customers, "contacted": contacted,
+                "contacted_share": contacted / customers if customers else None,
+                "interactions_year": float(use["interactions_year"].sum()) if len(use) else 0.0,
+                "minutes_year": total, "declared_any": declared_any, "pairs": pairs,
+                "undeclared_minutes_share": share, "surprise": surprise,
+                "unmatched_interactions": self.unmatched_interactions, "segments": segments}
+
 
 def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
               config: ClientConfig | RelationshipsConfig | Mapping | None = None, *,
@@ -547,7 +615,7 @@ def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     """
     rel = relationships_config(config)
     order = segment_order(customers)
-    check_segments(rel, order)
+    check_segments(rel, order, map_segments(config))
     use = usage(customers, interactions, window_years=window_years)
     minutes = (use.groupby(["segment", "relationship_type"])["minutes"].sum()
                .unstack("relationship_type").reindex(index=order, columns=list(TYPES))
@@ -557,7 +625,8 @@ def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     shares.index.name, shares.columns.name = "segment", "relationship_type"
     declared = pd.DataFrame(False, index=shares.index, columns=shares.columns)
     for segment, types in rel.current.items():
-        declared.loc[segment, list(types)] = True
+        if segment in declared.index:  # a segment of the map may have no customer this time
+            declared.loc[segment, list(types)] = True
     observed = minutes > 0
     status = pd.DataFrame("", index=shares.index, columns=shares.columns, dtype=object)
     status[declared & observed] = "both"
@@ -606,6 +675,21 @@ class Expectations:
 
     summary: pd.DataFrame
     shares: pd.DataFrame
+    min_respondents: int = 5
+
+    def as_dict(self, lang: str) -> dict:
+        """Key figures for ``results.json`` and the prose: how many segments each source
+        decided, and every segment's expected type (its name in ``lang``)."""
+        sources = self.summary["source"].value_counts()
+        segments = [{"segment": row.segment, "segment_name": row.segment_name,
+                     "expected": row.expected,
+                     "expected_name": type_name(row.expected, lang) if row.expected else None,
+                     "expected_share": row.expected_share, "respondents": row.respondents,
+                     "source": row.source} for row in self.summary.itertuples(index=False)]
+        return {"sources": {key: int(sources.get(key, 0))
+                            for key in ("survey", "consultant", "none")},
+                "respondents": int(self.summary["respondents"].sum()),
+                "min_respondents": self.min_respondents, "segments": segments}
 
     def expected_type(self, segment: str) -> str | None:
         """The expected type of one segment (None when unknown)."""
@@ -640,7 +724,7 @@ def expectations(customers: pd.DataFrame, survey: pd.DataFrame | None = None,
     """
     rel = relationships_config(config)
     order = segment_order(customers)
-    check_segments(rel, order)
+    check_segments(rel, order, map_segments(config))
     needed = min_respondents if min_respondents is not None else rel.min_respondents
     counts = pd.DataFrame(0.0, index=pd.Index(order, name="segment"),
                           columns=pd.Index(list(TYPES), name="relationship_type"))
@@ -679,7 +763,7 @@ def expectations(customers: pd.DataFrame, survey: pd.DataFrame | None = None,
             chosen, share, source = None, math.nan, "none"
         rows.append({"segment": segment, "segment_name": names[segment], "expected": chosen,
                      "expected_share": share, "respondents": n, "source": source})
-    return Expectations(summary=pd.DataFrame(rows), shares=shares)
+    return Expectations(summary=pd.DataFrame(rows), shares=shares, min_respondents=needed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -709,6 +793,41 @@ class Gap:
 
     def __post_init__(self):
         self.gap = self.current - self.expected
+
+    def as_dict(self, expected: Expectations, lang: str) -> dict:
+        """The largest gaps for ``results.json`` and the prose.
+
+        ``over``: the segment × type that gets most more than its customers ask for; ``under``:
+        the one that asks for most more than it gets (each None when no gap goes that way).
+        Points are shares (0.42 = 42 points of the segment's minutes or respondents). Each
+        names the segment, the type, where the expectation comes from (``source``: survey or
+        consultant) and the type the segment expects (``expected_type``).
+
+        Parameters
+        ----------
+        expected : Expectations
+            The expectations the gap was computed from (for names and sources).
+        lang : {"en", "es"}
+            Language of the type names.
+        """
+        info = expected.summary.set_index("segment")
+        values = self.gap.stack()
+        values = values[values.notna()]
+        out: dict[str, Any] = {"segments_known": int(self.expected.notna().all(axis=1).sum())}
+        for label, pick in (("over", values[values > 0]), ("under", values[values < 0])):
+            if pick.empty:
+                out[label] = None
+                continue
+            segment, key = pick.abs().idxmax()
+            wanted = info.loc[segment, "expected"]
+            out[label] = {"segment": segment, "segment_name": info.loc[segment, "segment_name"],
+                          "relationship_type": key, "type_name": type_name(key, lang),
+                          "points": float(pick[(segment, key)]),
+                          "current": float(self.current.loc[segment, key]),
+                          "expected": float(self.expected.loc[segment, key]),
+                          "source": info.loc[segment, "source"], "expected_type": wanted,
+                          "expected_type_name": type_name(wanted, lang) if wanted else None}
+        return out
 
 
 def gap(cost: CostToServe, expected: Expectations) -> Gap:
@@ -799,3 +918,44 @@ def four_questions(customers: pd.DataFrame, cost: CostToServe, expected: Expecta
 def _window_months(config: Any) -> int:
     assumptions = getattr(config, "assumptions", None)
     return int(getattr(assumptions, "window_months", 12) or 12)
+
+
+def customer_table(wb) -> pd.DataFrame:
+    """The per-customer table of chapter 2, for workbooks 03 and 04.
+
+    The run's ``tables/customers.parquet`` when workbook 02 has written it; otherwise it is
+    computed on the spot by :func:`crmkit.segmentation.customer_table`, imported only then:
+    segmenting pulls in scikit-learn and the value models (about a second of imports), which a
+    run that already has the table does not need.
+
+    Parameters
+    ----------
+    wb : crmkit.workbook.Workbook
+    """
+    path = wb.table_path("customers")
+    if path is not None and path.exists():
+        return pd.read_parquet(path)
+    from .segmentation import customer_table as computed
+
+    return computed(wb)
+
+
+def questions_summary(frame: pd.DataFrame, lang: str) -> dict:
+    """Key figures of :func:`four_questions` for ``results.json`` and the prose.
+
+    ``known``: segments whose expectation is known; ``matches``: those whose main type today is
+    the one they expect; ``mismatched``: the names of the others, in table order.
+    """
+    known = frame[frame["expects"].notna()]
+    matched = known["match"].astype(bool)
+    segments = [{"segment": row.segment, "segment_name": row.segment_name,
+                 "customers": row.customers, "expects": row.expects,
+                 "expects_name": type_name(row.expects, lang) if row.expects else None,
+                 "expects_source": row.expects_source, "has": row.has,
+                 "has_name": type_name(row.has, lang) if row.has else None,
+                 "match": row.match, "cost_per_customer": row.cost_per_customer,
+                 "margin_per_customer": row.margin_per_customer,
+                 "cost_share_of_margin": row.cost_share_of_margin, "fit": row.fit}
+                for row in frame.itertuples(index=False)]
+    return {"segments_count": len(frame), "known": len(known), "matches": int(matched.sum()),
+            "mismatched": list(known.loc[~matched, "segment_name"]), "segments": segments}

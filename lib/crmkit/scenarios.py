@@ -54,13 +54,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import cost_to_serve as cts_module
 from .cost_benefit import MAX_RETENTION, _assumptions, lifetime_factor, retention_by_segment
 from .cost_to_serve import CostToServe
+from .i18n import t
 from .relationships import (
     TYPES,
     RelationshipsConfig,
     _check_types,
+    map_segments,
     relationships_config,
     segment_names,
     segment_order,
+    type_name,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +81,11 @@ __all__ = [
     "ScenarioModel",
     "ScenarioResult",
     "compare",
+    "comparison_figures",
+    "proposed",
     "sensitivity",
+    "sensitivity_figures",
+    "suggested",
 ]
 
 #: What a scenario reports, per segment and in total.
@@ -333,6 +340,9 @@ class ScenarioModel:
         self.retention = np.clip(self.retention, 0.0, MAX_RETENTION)
         self.discount_rate = float(discount_rate)
         self.horizon_years = float(horizon_years)
+        #: Segments of the client's map with no customer in this table: a change naming one
+        #: is skipped (it changes nothing) rather than refused as a misspelt key.
+        self.absent: set[str] = set()
         self._lifetime = lifetime_factor(self.retention, self.discount_rate, self.horizon_years)
         self._identity = self._params(Scenario(name="baseline"))
         self._base = self._compute(self._identity)
@@ -403,15 +413,17 @@ class ScenarioModel:
                                              values=column, aggfunc="sum")
                               .reindex(index=order, columns=list(TYPES)).fillna(0.0))
         drv = cost.drivers
-        return cls(segments=order, names=[names[s] for s in order], customers=counts,
-                   minutes=pivots["minutes_year"], interactions=pivots["interactions_year"],
-                   variable_cost=pivots["variable_cost"],
-                   rate=drv["cost_per_minute"].reindex(list(TYPES)),
-                   fixed=drv["fixed_yearly_cost"].reindex(list(TYPES)),
-                   minutes_per_interaction=drv["minutes_per_interaction"].reindex(list(TYPES)),
-                   margin=margin, revenue=revenue, clv=clv, retention=kept.reindex(order),
-                   discount_rate=assumptions["discount_rate"],
-                   horizon_years=assumptions["horizon_months"] / 12.0)
+        model = cls(segments=order, names=[names[s] for s in order], customers=counts,
+                    minutes=pivots["minutes_year"], interactions=pivots["interactions_year"],
+                    variable_cost=pivots["variable_cost"],
+                    rate=drv["cost_per_minute"].reindex(list(TYPES)),
+                    fixed=drv["fixed_yearly_cost"].reindex(list(TYPES)),
+                    minutes_per_interaction=drv["minutes_per_interaction"].reindex(list(TYPES)),
+                    margin=margin, revenue=revenue, clv=clv, retention=kept.reindex(order),
+                    discount_rate=assumptions["discount_rate"],
+                    horizon_years=assumptions["horizon_months"] / 12.0)
+        model.absent = map_segments(config) - set(order)
+        return model
 
     # -- evaluating -------------------------------------------------------------------------
 
@@ -432,6 +444,8 @@ class ScenarioModel:
                     retention_shift=np.zeros(n), retention_factor=np.ones(n),
                     margin_factor=np.ones(n), discount=self.discount_rate)
         for change in scenario.changes:
+            if getattr(change, "segment", None) in self.absent:
+                continue
             if isinstance(change, CostRate):
                 k = TYPES.index(change.type)
                 if change.cost_per_minute is not None:
@@ -555,7 +569,8 @@ class ScenarioModel:
 # --------------------------------------------------------------------------------------------
 
 def compare(model: ScenarioModel, scenarios: Sequence[Scenario | Mapping], *,
-            by: Literal["total", "segment"] = "total") -> pd.DataFrame:
+            by: Literal["total", "segment"] = "total",
+            baseline: str | None = None) -> pd.DataFrame:
     """The consultant's scenarios side by side.
 
     Parameters
@@ -565,6 +580,9 @@ def compare(model: ScenarioModel, scenarios: Sequence[Scenario | Mapping], *,
         E.g. ``config.scenarios``.
     by : {"total", "segment"}
         One row per scenario (totals), or one per scenario and segment.
+    baseline : str, optional
+        When given, a first scenario of that name with no change (every ``_change`` is 0):
+        today's figures, shown beside the alternatives.
 
     Returns
     -------
@@ -573,6 +591,8 @@ def compare(model: ScenarioModel, scenarios: Sequence[Scenario | Mapping], *,
         profit and net_value the ``_base`` figure, the scenario's and the ``_change``.
     """
     rows = []
+    if baseline is not None:
+        scenarios = [Scenario(name=baseline), *scenarios]
     for item in scenarios:
         spec = _scenario(item)
         result = model.evaluate(spec)
@@ -589,6 +609,91 @@ def compare(model: ScenarioModel, scenarios: Sequence[Scenario | Mapping], *,
         columns += [f"{m}{s}" for m in METRICS for s in ("_base", "", "_change")]
         return pd.DataFrame(columns=columns)
     return pd.concat(rows, ignore_index=True)
+
+
+def suggested(model: ScenarioModel, verdicts: pd.DataFrame, lang: str) -> list[Scenario]:
+    """Scenarios the verdicts suggest, for a client.yaml that has none.
+
+    - every segment whose verdict is ``move_cheaper``: its main type's activity moved to the
+      cheaper type the verdict names (one scenario per segment);
+    - every segment whose verdict is ``stop``: all its activity moved to automated services,
+      the cheapest way to keep serving it while it is let go;
+    - when there are two or more of these, one more scenario with all of them together.
+
+    Retention is left unchanged (the sensitivity analysis shows how much it matters). Names and
+    notes are in ``lang`` and say that the scenario is a suggestion, not the consultant's.
+
+    Parameters
+    ----------
+    model : ScenarioModel
+    verdicts : DataFrame
+        :func:`crmkit.cost_benefit.per_segment` on the same customers.
+    lang : {"en", "es"}
+    """
+    bottom = "automated_services"
+    out: list[Scenario] = []
+    every: list[Move] = []
+    for row in verdicts.itertuples(index=False):
+        if row.segment not in model.segments:
+            continue
+        name = str(row.segment_name)
+        moves: list[Move] = []
+        if row.verdict == "move_cheaper" and isinstance(row.cheaper_type, str):
+            moves = [Move(segment=row.segment, from_type=row.main_type,
+                          to_type=row.cheaper_type)]
+            title = t("rel_suggested_move", lang, segment=name,
+                      type=type_name(row.cheaper_type, lang))
+            note = t("rel_suggested_move_note", lang,
+                     main=type_name(row.main_type, lang).lower(),
+                     cheaper=type_name(row.cheaper_type, lang).lower())
+        elif row.verdict == "stop":
+            used = model.interactions[model.segment_index(row.segment)] > 0
+            moves = [Move(segment=row.segment, from_type=key, to_type=bottom)
+                     for k, key in enumerate(TYPES) if used[k] and key != bottom]
+            title = t("rel_suggested_stop", lang, segment=name,
+                      type=type_name(bottom, lang))
+            note = t("rel_suggested_stop_note", lang, type=type_name(bottom, lang).lower())
+        if moves:
+            out.append(Scenario(name=title, note=note, changes=moves))
+            every.extend(moves)
+    if len(out) >= 2:
+        out.append(Scenario(name=t("rel_suggested_all", lang),
+                            note=t("rel_suggested_all_note", lang), changes=every))
+    return out
+
+
+def proposed(config: Any, model: ScenarioModel, verdicts: pd.DataFrame, lang: str
+             ) -> tuple[list[Scenario], bool]:
+    """The scenarios a workbook compares: client.yaml's, else :func:`suggested` ones.
+
+    Returns
+    -------
+    scenarios : list of Scenario
+    suggested : bool
+        True when client.yaml has no ``scenarios:`` and the list was suggested.
+    """
+    given = list(getattr(config, "scenarios", None) or [])
+    if given:
+        return [_scenario(item) for item in given], False
+    return suggested(model, verdicts, lang), True
+
+
+def comparison_figures(comparison: pd.DataFrame, *, baseline: str | None = None,
+                       suggested: bool = False) -> dict:
+    """Key figures of :func:`compare` (by total) for ``results.json`` and the prose.
+
+    ``scenarios``: one record per row; ``compared``: how many alternatives there are besides
+    the baseline; ``best``: the alternative that adds most customer value after serving costs
+    (``net_value_change``), None when there is none; ``suggested``: as given.
+    """
+    records = comparison.to_dict("records")
+    alternatives = [r for r in records if baseline is None or r["scenario"] != baseline]
+    best = max(alternatives, key=lambda r: r["net_value_change"], default=None)
+    keep = ("scenario", "note", "cost_change", "value_change", "profit_change",
+            "net_value_change")
+    return {"suggested": suggested, "baseline": baseline, "compared": len(alternatives),
+            "scenarios": records,
+            "best": None if best is None else {k: best[k] for k in keep}}
 
 
 @dataclass
@@ -676,7 +781,7 @@ def sensitivity(model: ScenarioModel, *, swing: float = 0.2,
     The break-even of an assumption is the value at which the total crosses zero, nearest to the
     base value, in a plausible range (rates and fixed costs 0 to 10 × base; retention 0 to 0.99;
     margin rate 0 to max(1, 3 × base); discount rate 0 to 1): a grid of ``grid`` points brackets
-    the crossing and :func:`scipy.optimize.brentq` solves it. None when the total keeps its sign
+    the crossing and bisection solves it (:func:`_bisect`). None when the total keeps its sign
     over the range.
 
     Parameters
@@ -725,19 +830,59 @@ def sensitivity(model: ScenarioModel, *, swing: float = 0.2,
     return frame.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _bisect(f: Callable[[float], float], a: float, b: float, fa: float, *,
+            rtol: float = 1e-12) -> float:
+    """The root of ``f`` in ``[a, b]``, where ``f(a)`` (given: ``fa``) and ``f(b)`` differ in sign.
+
+    Plain bisection to a relative width of ``rtol``: about forty evaluations of a function
+    that costs microseconds here, and no import of :mod:`scipy.optimize` (half a second) in the
+    workbook and the dashboard that call it.
+    """
+    for _ in range(200):
+        mid = 0.5 * (a + b)
+        if b - a <= rtol * max(abs(a), abs(b), 1e-300) or mid in (a, b):
+            break
+        fm = f(mid)
+        if fm == 0:
+            return mid
+        if (fm < 0) == (fa < 0):
+            a, fa = mid, fm
+        else:
+            b = mid
+    return 0.5 * (a + b)
+
+
 def _break_even(f: Callable[[float], float], base: float, lower: float, upper: float,
                 grid: int) -> float | None:
     """The root of ``f`` in [lower, upper] nearest to ``base``, or None."""
-    from scipy.optimize import brentq  # here: config imports this module, keep that light
-
     xs = np.unique(np.concatenate([np.linspace(lower, upper, grid), [base]]))
     ys = np.array([f(x) for x in xs])
     exact = xs[ys == 0]
     crossings = np.flatnonzero(np.sign(ys[:-1]) * np.sign(ys[1:]) < 0)
     candidates = [float(x) for x in exact]
     for i in crossings:
-        candidates.append(float(brentq(f, xs[i], xs[i + 1], xtol=1e-12, rtol=1e-10)))
+        candidates.append(_bisect(f, float(xs[i]), float(xs[i + 1]), float(ys[i])))
     if not candidates:
         return None
     best = min(candidates, key=lambda x: abs(x - base))
     return None if math.isnan(best) else best
+
+
+def sensitivity_figures(table: pd.DataFrame, lang: str, *, swing: float = 0.2,
+                        metric: str = "net_value") -> dict:
+    """Key figures of :func:`sensitivity` for ``results.json`` and the prose.
+
+    Every row gets a ``label`` in ``lang`` (e.g. "Cost per minute, Self-service");
+    ``top`` is the assumption the result hangs on most (None without assumptions);
+    ``break_evens`` the rows that have a break-even value in their plausible range.
+    """
+    rows = []
+    for record in table.to_dict("records"):
+        kind, key = record["assumption"], record["relationship_type"]
+        label = (t(f"rel_assumption_{kind}", lang, type=type_name(key, lang)) if key
+                 else t(f"rel_assumption_{kind}", lang))
+        rows.append({"label": label, **record})
+    return {"swing": swing, "metric": metric,
+            "base_total": float(table["metric_base"].iloc[0]) if len(table) else None,
+            "assumptions": rows, "top": rows[0] if rows else None,
+            "break_evens": [r for r in rows if r["break_even"] is not None]}

@@ -336,6 +336,10 @@ class Profile:
     config: Mapping[str, Any]
     plans: tuple[Plan, ...] = ()
     bill_sigma: float = 0.05
+    #: The consultant's sections of client.yaml for workbooks 03 and 04 (``relationships``,
+    #: ``scenarios``). They name segment keys of the rfm_ten map, so they belong to the written
+    #: workspace (:func:`write_workspace` adds them), not to the generated company's config.
+    judgements: Mapping[str, Any] = field(default_factory=dict)
 
 
 _MINUTES = {"personal_assistance": 8.0, "dedicated_personal_assistance": 25.0,
@@ -450,6 +454,63 @@ RETAIL = Profile(
             },
         },
     },
+    judgements={
+        # Workbooks 03 and 04: what each segment receives today (the RFM segment keys of
+        # data/segment_maps/rfm_ten.yaml), the consultant's judgements and the scenarios.
+        "relationships": {
+            "current": {
+                "champions": ["dedicated_personal_assistance", "personal_assistance",
+                              "communities"],
+                "loyal": ["personal_assistance", "communities", "automated_services"],
+                "potential_loyalists": ["personal_assistance", "automated_services"],
+                "new_customers": ["self_service", "automated_services"],
+                "promising": ["self_service", "automated_services"],
+                "need_attention": ["personal_assistance", "automated_services"],
+                "about_to_sleep": ["automated_services"],
+                "at_risk": ["personal_assistance", "automated_services"],
+                "cant_lose": ["personal_assistance", "automated_services"],
+                "hibernating": ["automated_services"],
+            },
+            "expected": {"need_attention": "personal_assistance",
+                         "cant_lose": "dedicated_personal_assistance"},
+            "min_respondents": 30,
+            "fit": {
+                "champions": (
+                    "Personal shoppers for the best customers fit the premium service the "
+                    "stores want to be known for."),
+                "hibernating": (
+                    "Store-staff time on customers who no longer buy does not fit a chain that "
+                    "competes with the platforms on price."),
+                "new_customers": (
+                    "New customers arrive through the app and the web shop; self-service fits "
+                    "how they already buy."),
+            },
+            "cost_drivers": {
+                "personal_assistance": {"cost_per_minute": 0.70,
+                                        "channel_cost_per_minute": {"store": 0.55}},
+                "dedicated_personal_assistance": {"cost_per_minute": 0.95},
+            },
+        },
+        "scenarios": [
+            {"name": "Hibernating to automated e-mails",
+             "note": ("Stop store-staff time on customers who no longer buy; reach them with "
+                      "automated win-back e-mails."),
+             "changes": [
+                 {"move": {"segment": "hibernating", "from": "dedicated_personal_assistance",
+                           "to": "automated_services", "retention_change": -0.02}},
+                 {"move": {"segment": "hibernating", "from": "personal_assistance",
+                           "to": "automated_services", "retention_change": -0.02}}]},
+            {"name": "Loyalty app",
+             "note": ("Half of the loyal customers' routine questions move to a new app that "
+                      "also runs win-back offers for at-risk customers; the app costs more "
+                      "to run."),
+             "changes": [
+                 {"move": {"segment": "loyal", "from": "personal_assistance",
+                           "to": "self_service", "share": 0.5}},
+                 {"retention": {"segment": "at_risk", "change": 0.05}},
+                 {"cost": {"type": "self_service", "fixed_yearly_cost": 20000}}]},
+        ],
+    },
 )
 
 BANK = Profile(
@@ -548,6 +609,67 @@ BANK = Profile(
                                               "personalizadas en tiempo real.")},
             },
         },
+    },
+    judgements={
+        # Workbooks 03 and 04 (segment keys of data/segment_maps/rfm_ten.yaml).
+        "relationships": {
+            "current": {
+                "champions": ["dedicated_personal_assistance", "personal_assistance",
+                              "self_service"],
+                "loyal": ["dedicated_personal_assistance", "personal_assistance",
+                          "self_service", "automated_services"],
+                "potential_loyalists": ["personal_assistance", "self_service",
+                                        "automated_services"],
+                "new_customers": ["self_service", "automated_services"],
+                "promising": ["self_service", "automated_services"],
+                "need_attention": ["personal_assistance", "automated_services"],
+                "about_to_sleep": ["self_service", "automated_services"],
+                "at_risk": ["personal_assistance", "automated_services"],
+                "cant_lose": ["dedicated_personal_assistance"],
+                "hibernating": ["automated_services"],
+            },
+            "expected": {"cant_lose": "dedicated_personal_assistance"},
+            "fit": {
+                "champions": (
+                    "La banca personal con gestor asignado es la promesa de marca del banco "
+                    "para sus mejores clientes."),
+                "cant_lose": (
+                    "Tienen gestor asignado, pero el registro no muestra ningún contacto con "
+                    "él: hay que comprobarlo con la red de oficinas."),
+                "hibernating": (
+                    "Atender en oficina a clientes que apenas operan no encaja con el plan de "
+                    "reducir la red de oficinas."),
+                "new_customers": (
+                    "Llegan por la app; el autoservicio encaja con cómo ya operan."),
+            },
+            "cost_drivers": {
+                "dedicated_personal_assistance": {"cost_per_minute": 1.6},
+                "personal_assistance": {"cost_per_minute": 0.9,
+                                        "channel_cost_per_minute": {"branch": 1.1,
+                                                                    "phone": 0.7}},
+                "self_service": {"fixed_yearly_cost": 18000},
+            },
+        },
+        "scenarios": [
+            {"name": "Hibernando a banca digital",
+             "note": ("Los clientes que apenas operan pasan de la oficina a la app y la web; "
+                      "se espera perder algo de retención."),
+             "changes": [
+                 {"move": {"segment": "hibernating", "from": "personal_assistance",
+                           "to": "self_service", "retention_change": -0.02}}]},
+            {"name": "Gestor remoto para potencialmente leales",
+             "note": ("La mitad de la atención exclusiva pasa a un gestor remoto por teléfono "
+                      "y chat."),
+             "changes": [
+                 {"move": {"segment": "potential_loyalists",
+                           "from": "dedicated_personal_assistance",
+                           "to": "personal_assistance", "share": 0.5,
+                           "retention_change": -0.01}}]},
+            {"name": "Oficina más eficiente",
+             "note": ("La reorganización de la red abarata un 15 % el minuto de atención "
+                      "personal."),
+             "changes": [{"cost": {"type": "personal_assistance", "change": -0.15}}]},
+        ],
     },
 )
 
@@ -658,6 +780,64 @@ TELECOM = Profile(
             },
         },
     },
+    judgements={
+        # Workbooks 03 and 04 (segment keys of data/segment_maps/rfm_ten.yaml).
+        "relationships": {
+            "current": {
+                "champions": ["dedicated_personal_assistance", "personal_assistance",
+                              "self_service"],
+                "loyal": ["personal_assistance", "self_service", "automated_services"],
+                "potential_loyalists": ["personal_assistance", "self_service",
+                                        "automated_services"],
+                "new_customers": ["self_service", "automated_services"],
+                "promising": ["self_service", "automated_services"],
+                "need_attention": ["personal_assistance", "automated_services"],
+                "about_to_sleep": ["self_service", "automated_services"],
+                "at_risk": ["personal_assistance", "automated_services"],
+                "cant_lose": ["dedicated_personal_assistance", "personal_assistance"],
+                "hibernating": ["automated_services"],
+            },
+            "expected": {"cant_lose": "dedicated_personal_assistance",
+                         "promising": "self_service"},
+            "min_respondents": 20,
+            "fit": {
+                "loyal": (
+                    "Loyal customers already manage their plans in the app; the contact centre "
+                    "is for problems, not routine changes."),
+                "cant_lose": (
+                    "Business customers with large bundles expect a named account manager."),
+                "hibernating": (
+                    "Contact-centre calls with customers who only pay a bill do not fit a "
+                    "low-cost operator."),
+            },
+            "cost_drivers": {
+                "personal_assistance": {"cost_per_minute": 0.55,
+                                        "channel_cost_per_minute": {"store": 0.75}},
+                "dedicated_personal_assistance": {"cost_per_minute": 0.9},
+                "automated_services": {"fixed_yearly_cost": 22000},
+            },
+        },
+        "scenarios": [
+            {"name": "App first for hibernating",
+             "note": ("Routine calls from customers who only pay a bill move to the app; "
+                      "expect a slight fall in retention."),
+             "changes": [
+                 {"move": {"segment": "hibernating", "from": "personal_assistance",
+                           "to": "self_service", "retention_change": -0.02}}]},
+            {"name": "Outsourced contact centre",
+             "note": ("An outsourced contact centre is 25 % cheaper per minute; service "
+                      "quality costs a point of retention."),
+             "changes": [{"cost": {"type": "personal_assistance", "change": -0.25}},
+                         {"retention": {"change": -0.01}}]},
+            {"name": "Win back at-risk customers",
+             "note": ("Half of the at-risk customers' self-service contacts become retention "
+                      "calls at the end of their contract."),
+             "changes": [
+                 {"move": {"segment": "at_risk", "from": "self_service",
+                           "to": "personal_assistance", "share": 0.5}},
+                 {"retention": {"segment": "at_risk", "change": 0.05}}]},
+        ],
+    },
 )
 
 PROFILES: dict[str, Profile] = {p.key: p for p in (RETAIL, BANK, TELECOM)}
@@ -674,7 +854,8 @@ class SyntheticClient:
     Attributes
     ----------
     config : dict
-        The content of ``client.yaml`` (validates with :class:`crmkit.config.ClientConfig`).
+        The content of ``client.yaml`` (validates with :class:`crmkit.config.ClientConfig`),
+        but for the profile's :attr:`Profile.judgements`, which :func:`write_workspace` adds.
     customers, transactions, interactions, survey : pandas.DataFrame
         Canonical columns; dates are ``datetime64[ns]`` at day precision.
     archetype : pandas.Series
@@ -1077,6 +1258,9 @@ _DIALECT_CSV = {
 
 def _workspace_config(client: SyntheticClient, dialect: str) -> dict:
     config = copy.deepcopy(client.config)
+    profile = PROFILES.get(client.profile)
+    if profile is not None:
+        config.update(copy.deepcopy(dict(profile.judgements)))
     if dialect == "spanish":
         config["csv"] = {"separator": ";", "decimal": ",", "encoding": "latin-1",
                          "date_format": "dayfirst"}

@@ -22,6 +22,7 @@ from ..relationships import VerdictThresholds, type_name
 from ..scenarios import METRICS
 from ..tables import Table
 from . import figure, label_axes, palette, safe
+from .relationships import legend_room
 
 PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
@@ -144,13 +145,12 @@ def verdict_table(frame: pd.DataFrame, fmt: Formatter,
     shown["return_label"] = [_ratio(v, fmt) for v in shown["return_on_relationship"]]
     return Table(shown, fmt, {
         "segment_name": ("rel_segment", "text"),
-        "customers": ("rel_col_customers", "integer"),
         "profit_per_customer": ("rel_col_profit_per_customer", "money:2"),
         "clv_per_customer": ("rel_col_clv_per_customer", "money"),
         "cost_share_of_margin": ("rel_col_cost_share", "pct:0"),
         "return_label": ("rel_col_return", "figure"),
         "verdict_label": ("rel_col_verdict", "text"),
-        "reason": ("rel_col_reason", "text")})
+        "reason": ("rel_col_reason", "text")}, caption=t("rel_caption_verdicts", lang))
 
 
 def scenario_bars(comparison: pd.DataFrame, fmt: Formatter, *,
@@ -192,8 +192,8 @@ def scenario_bars(comparison: pd.DataFrame, fmt: Formatter, *,
         x_title = t("rel_scenario", lang)
     fig.update_layout(barmode="group")
     fig.update_yaxes(**fmt.money_axis(), zeroline=True, zerolinecolor="#9aa3b2")
-    return label_axes(fig, x_title,
-                      t("rel_chart_scenarios_axis", lang, symbol=fmt.currency_symbol()))
+    return legend_room(label_axes(fig, x_title, t("rel_chart_scenarios_axis", lang,
+                                                  symbol=fmt.currency_symbol())))
 
 
 def assumption_label(row: Mapping | pd.Series, lang: str) -> str:
@@ -254,3 +254,74 @@ def tornado(sensitivity: pd.DataFrame, fmt: Formatter, *, metric: str = "net_val
     return label_axes(fig, t("rel_chart_tornado_axis", lang, metric=t(f"rel_metric_{metric}",
                                                                         lang),
                              symbol=fmt.currency_symbol()), "")
+
+
+def economics_table(frame: pd.DataFrame, fmt: Formatter) -> Table:
+    """What a customer of each segment brings and costs a year, and what it is worth.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        :func:`crmkit.cost_benefit.per_segment`.
+    """
+    shown = frame.copy()
+    shown["return_label"] = [_ratio(v, fmt) for v in shown["return_on_relationship"]]
+    return Table(shown, fmt, {
+        "segment_name": ("rel_segment", "text"),
+        "customers": ("rel_col_customers", "integer"),
+        "revenue_per_customer": ("rel_col_revenue_per_customer", "money"),
+        "margin_per_customer": ("rel_col_margin_per_customer", "money:2"),
+        "cost_per_customer": ("rel_col_cost_per_customer", "money:2"),
+        "profit_per_customer": ("rel_col_profit_per_customer", "money:2"),
+        "clv_per_customer": ("rel_col_clv_per_customer", "money"),
+        "retention": ("rel_col_retention", "pct:0"),
+        "return_label": ("rel_col_return", "figure")}, caption=t("rel_caption_economics", fmt.lang))
+
+
+def scenario_table(comparison: pd.DataFrame, fmt: Formatter) -> Table:
+    """The scenarios side by side, by total: what each changes against today.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`crmkit.scenarios.compare` by total (scenario names and notes are client text,
+        escaped by the table).
+    """
+    return Table(comparison, fmt, {
+        "scenario": ("rel_scenario", "text"),
+        "note": ("rel_col_note", "text"),
+        "cost_change": ("rel_col_cost_change", "money"),
+        "profit_change": ("rel_col_profit_change", "money"),
+        "value_change": ("rel_col_value_change", "money"),
+        "net_value_change": ("rel_col_net_value_change", "money")},
+        caption=t("rel_caption_scenarios", fmt.lang))
+
+
+def sensitivity_table(sensitivity: pd.DataFrame, fmt: Formatter, *, metric: str = "net_value",
+                      swing: float = 0.2) -> Table:
+    """The sensitivity as a table: each assumption today, the result at its low and high value,
+    and its break-even value (the value at which the total would fall to zero).
+
+    Parameters
+    ----------
+    sensitivity : DataFrame
+        :func:`crmkit.scenarios.sensitivity`.
+    metric, swing : optional
+        As passed to it (for the caption).
+    """
+    lang = fmt.lang
+    shown = sensitivity.copy()
+    shown["label"] = [assumption_label(row, lang) for _, row in shown.iterrows()]
+    shown["base_label"] = [assumption_value(v, u, fmt)
+                           for v, u in zip(shown["base"], shown["unit"], strict=True)]
+    shown["break_even_label"] = [
+        assumption_value(v, u, fmt) if v is not None else t("rel_no_break_even", lang)
+        for v, u in zip(shown["break_even"], shown["unit"], strict=True)]
+    caption = t("rel_sensitivity_caption", lang, swing=fmt.pct(swing),
+                metric=t(f"rel_metric_{metric}", lang).lower())
+    return Table(shown, fmt, {
+        "label": ("rel_col_assumption", "text"),
+        "base_label": ("rel_col_base_value", "figure"),
+        "metric_low": ("rel_col_result_low", "money"),
+        "metric_high": ("rel_col_result_high", "money"),
+        "break_even_label": ("rel_col_break_even", "figure")}, caption=caption)

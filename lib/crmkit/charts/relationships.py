@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from ..cost_to_serve import CostToServe
 from ..i18n import Formatter, t
-from ..relationships import ASSUMED_CHANNEL, TYPES, Gap, type_name
+from ..relationships import ASSUMED_CHANNEL, TYPES, Expectations, Gap, Inventory, type_name
 from ..tables import Table
 from . import figure, label_axes, palette, safe
 
@@ -36,6 +36,22 @@ def _segment_labels(frame: pd.DataFrame, names: Mapping[str, str] | None) -> dic
         found = dict(zip(frame["segment"].astype(str), frame["segment_name"].astype(str),
                          strict=True))
     return {s: _label({**found, **(names or {})}, s) for s in frame["segment"].astype(str)}
+
+
+def legend_room(fig: go.Figure, width: int = 900) -> go.Figure:
+    """Make room above the plot for a horizontal legend that wraps onto several rows.
+
+    The shared theme puts the legend in one row above the plot, beside the title; with many or
+    long entries (relationship types, scenario names) it wraps and runs into the title. The top
+    margin grows by a row's height for every row the entries need at about ``width`` pixels.
+    """
+    names = [trace.name for trace in fig.data if trace.name and trace.showlegend is not False]
+    needed = sum(40 + 7 * len(str(name)) for name in names)
+    rows = max(1, -(-needed // width))
+    if rows > 1:
+        top = (fig.layout.margin.t or 64) + 22 * (rows - 1) + 16
+        fig.update_layout(margin={"t": top}, height=(fig.layout.height or 420) + top - 64)
+    return fig
 
 
 def gap_heatmap(gap: Gap, fmt: Formatter, *, names: Mapping[str, str] | None = None,
@@ -96,7 +112,8 @@ def usage_bars(usage: pd.DataFrame, fmt: Formatter, *,
         ``segment -> name`` (default: ``segment_name`` when the frame has it, else the keys).
     """
     lang = fmt.lang
-    fig = figure(fmt, t("rel_chart_usage_title", lang), primary=primary, accent=accent)
+    title = "rel_chart_usage_title" if by == "relationship_type" else "rel_chart_channels_title"
+    fig = figure(fmt, t(title, lang), primary=primary, accent=accent)
     column = "minutes_year" if value == "share" else value
     frame = usage.assign(segment=usage["segment"].astype(str))
     labels = _segment_labels(frame, names)
@@ -125,7 +142,7 @@ def usage_bars(usage: pd.DataFrame, fmt: Formatter, *,
             "share": "rel_chart_usage_share"}[value]
     if value == "share":
         fig.update_yaxes(range=[0, 100], ticksuffix="\u00a0%" if lang == "es" else "%")
-    return label_axes(fig, t("rel_segment", lang), t(axis, lang))
+    return legend_room(label_axes(fig, t("rel_segment", lang), t(axis, lang)))
 
 
 def cost_per_customer(cost: CostToServe, fmt: Formatter, *,
@@ -162,8 +179,11 @@ def cost_per_customer(cost: CostToServe, fmt: Formatter, *,
                     textposition="top center", showlegend=False, hoverinfo="skip")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(**fmt.money_axis())
-    return label_axes(fig, t("rel_segment", lang),
-                      t("rel_chart_cts_axis", lang, symbol=fmt.currency_symbol()))
+    top = float(np.nanmax(totals)) if len(totals) and np.isfinite(totals).any() else 0.0
+    if top > 0:  # room above the tallest bar for its total
+        fig.update_yaxes(range=[0, top * 1.15])
+    return legend_room(label_axes(fig, t("rel_segment", lang),
+                                  t("rel_chart_cts_axis", lang, symbol=fmt.currency_symbol())))
 
 
 def assumptions_table(drivers: pd.DataFrame, fmt: Formatter) -> Table:
@@ -187,12 +207,15 @@ def assumptions_table(drivers: pd.DataFrame, fmt: Formatter) -> Table:
         "interactions_per_year": ("rel_col_interactions_per_year", "number:1"),
         "rate": ("rel_col_cost_per_minute", "figure"),
         "fixed_yearly_cost": ("rel_col_fixed_yearly_cost", "money"),
-        "variable_cost_per_customer": ("rel_col_variable_cost_per_customer", "money:2"),
-        "source": ("rel_col_driver_source", "text")})
+        "source": ("rel_col_driver_source", "text")}, caption=t("rel_caption_drivers", lang))
 
 
 def four_questions_table(frame: pd.DataFrame, fmt: Formatter) -> Table:
     """The four questions per segment as a client-facing table.
+
+    What it expects (with the share of respondents and the source), what it has today (the main
+    type and its share of minutes), whether the two match, what serving it costs per customer a
+    year, that cost as a share of its margin, and the consultant's note on the fit.
 
     Parameters
     ----------
@@ -201,23 +224,100 @@ def four_questions_table(frame: pd.DataFrame, fmt: Formatter) -> Table:
     """
     lang = fmt.lang
     shown = frame.copy()
-    shown["expects_label"] = [type_name(k, lang) if isinstance(k, str) else t("rel_unknown", lang)
-                              for k in shown["expects"]]
-    shown["source_label"] = [t(f"rel_source_{s}", lang) for s in shown["expects_source"]]
-    shown["has_label"] = [type_name(k, lang) if isinstance(k, str) else t("rel_none", lang)
-                          for k in shown["has"]]
+    expects = []
+    for key, share, source in zip(shown["expects"], shown["expects_share"],
+                                  shown["expects_source"], strict=True):
+        if not isinstance(key, str):
+            expects.append(t("rel_unknown", lang))
+        elif source == "survey":
+            expects.append(t("rel_expects_label", lang, type=type_name(key, lang),
+                             share=fmt.pct(share), source=t("rel_source_survey", lang)))
+        else:
+            expects.append(t("rel_expects_label_judged", lang, type=type_name(key, lang),
+                             source=t(f"rel_source_{source}", lang)))
+    shown["expects_label"] = expects
+    shown["has_label"] = [t("rel_share_label", lang, type=type_name(k, lang), share=fmt.pct(v))
+                          if isinstance(k, str) else t("rel_none", lang)
+                          for k, v in zip(shown["has"], shown["has_share"], strict=True)]
     shown["match_label"] = ["–" if m is None or m != m else t("rel_yes" if m else "rel_no", lang)
                             for m in shown["match"]]
     return Table(shown, fmt, {
         "segment_name": ("rel_segment", "text"),
-        "customers": ("rel_col_customers", "integer"),
         "expects_label": ("rel_col_expects", "text"),
-        "expects_share": ("rel_col_expects_share", "pct:0"),
-        "source_label": ("rel_col_source", "text"),
         "has_label": ("rel_col_has", "text"),
-        "has_share": ("rel_col_has_share", "pct:0"),
         "match_label": ("rel_col_match", "text"),
         "cost_per_customer": ("rel_col_cost_per_customer", "money:2"),
-        "margin_per_customer": ("rel_col_margin_per_customer", "money:2"),
         "cost_share_of_margin": ("rel_col_cost_share", "pct:0"),
-        "fit": ("rel_col_fit", "text")})
+        "fit": ("rel_col_fit", "text")}, caption=t("rel_caption_questions", lang))
+
+
+def _type_list(keys, lang: str) -> str:
+    """Type names in ``lang`` joined by commas; "–" for none."""
+    return ", ".join(type_name(k, lang) for k in keys) if len(keys) else "–"
+
+
+def inventory_table(inventory: Inventory, fmt: Formatter) -> Table:
+    """What each segment receives: declared by the client, seen in the log, and where they differ.
+
+    Parameters
+    ----------
+    inventory : Inventory
+        From :func:`crmkit.relationships.inventory`.
+    """
+    lang = fmt.lang
+    shown = inventory.summary.copy()
+    shown["contacted_share"] = (shown["contacted"]
+                                / shown["customers"].where(shown["customers"] > 0))
+    for column in ("declared", "not_declared", "not_observed"):
+        shown[f"{column}_label"] = [_type_list(v, lang) for v in shown[column]]
+    shown["main_label"] = [
+        (t("rel_share_label", lang, type=type_name(k, lang),
+           share=fmt.pct(inventory.shares.loc[s, k])) if inventory.shares.loc[s, k] > 0
+         else type_name(k, lang)) if isinstance(k, str) else t("rel_none", lang)
+        for s, k in zip(shown["segment"], shown["main_type"], strict=True)]
+    return Table(shown, fmt, {
+        "segment_name": ("rel_segment", "text"),
+        "contacted_share": ("rel_col_contacted", "pct:0"),
+        "declared_label": ("rel_col_declared", "text"),
+        "not_declared_label": ("rel_col_not_declared", "text"),
+        "not_observed_label": ("rel_col_not_observed", "text"),
+        "main_label": ("rel_col_main_type", "text")}, caption=t("rel_caption_inventory", lang))
+
+
+def expectations_table(expected: Expectations, fmt: Formatter) -> Table:
+    """The relationship each segment expects, the share who prefer it and where that comes from.
+
+    Parameters
+    ----------
+    expected : Expectations
+        From :func:`crmkit.relationships.expectations`.
+    """
+    lang = fmt.lang
+    shown = expected.summary.copy()
+    shown["expected_label"] = [type_name(k, lang) if isinstance(k, str)
+                               else t("rel_unknown", lang) for k in shown["expected"]]
+    shown["source_label"] = [t(f"rel_source_{s}", lang) for s in shown["source"]]
+    return Table(shown, fmt, {
+        "segment_name": ("rel_segment", "text"),
+        "expected_label": ("rel_col_expects", "text"),
+        "expected_share": ("rel_col_expects_share", "pct:0"),
+        "respondents": ("rel_col_respondents", "integer"),
+        "source_label": ("rel_col_source", "text")})
+
+
+def segment_cost_table(cost: CostToServe, fmt: Formatter) -> Table:
+    """The yearly cost to serve per segment: customers served, minutes, total and per customer.
+
+    Parameters
+    ----------
+    cost : CostToServe
+        From :func:`crmkit.cost_to_serve.compute`.
+    """
+    return Table(cost.segments, fmt, {
+        "segment_name": ("rel_segment", "text"),
+        "customers": ("rel_col_customers", "integer"),
+        "served_customers": ("rel_col_served_customers", "integer"),
+        "minutes_year": ("rel_col_minutes_year", "integer"),
+        "cost_to_serve": ("rel_col_cost_to_serve", "money"),
+        "cost_per_customer": ("rel_col_per_customer", "money:2")},
+        caption=t("rel_caption_segment_cost", fmt.lang))
