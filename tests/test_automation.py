@@ -152,3 +152,50 @@ def test_roadmap_starts_level1_at_go_live_and_level2_later():
     assert road["starts"].iloc[0] == p.go_live_date
     assert road["starts"].iloc[1] == dt.date(2027, 9, 1)
     assert road["name"].iloc[1] == "Nivel 2: gestión de ofertas"
+
+
+def test_a_lapsed_segment_gets_a_win_back_coupon_worth_something():
+    lapsed = CUSTOMERS.assign(revenue_window=[800.0, 400.0, 0.0, 0.0, 0.0],
+                              monetary=[900.0, 500.0, 300.0, 600.0, 0.0],
+                              tenure_days=[800.0, 400.0, 730.5, 365.25, 100.0])
+    result = automation.level2(lapsed, Formatter("en"), send_date=SEND)
+    at_risk = result.segments.set_index("segment").loc["at_risk"]
+    # Lifetime spend per year of tenure (at least a year): 300/2, 600/1, 0/1 → mean 250; 5 %.
+    assert at_risk["coupon_value"] == pytest.approx(12.0)
+    loyal = result.segments.set_index("segment").loc["loyal"]
+    assert loyal["coupon_value"] == pytest.approx(30.0)  # 5 % of (800 + 400) / 2: window first
+
+
+def test_key_figures_of_both_levels():
+    config = _config({"messages": {"socks": {"en": "Socks for you"}}})
+    level_1 = automation.level1(CUSTOMERS, "en", config=config, transactions=TRANSACTIONS)
+    figures = level_1.as_dict()
+    # Only C2 has a top category (socks, 70 against shoes 50); C4's hats net to nothing.
+    assert figures["customers"] == 5 and figures["interests"] == 1
+    assert figures["no_interest"] == 4 and figures["source"] == "none"
+    assert figures["client_messages"] == 1
+    assert figures["top"] == {"interest": "socks", "customers": 1, "share": pytest.approx(0.2)}
+    level_2 = automation.level2(CUSTOMERS, Formatter("en"), send_date=SEND)
+    figures = level_2.as_dict()
+    assert figures["segments"] == 2
+    assert figures["targeted"] == 5
+    best = level_2.segments.sort_values("roi", ascending=False).iloc[0]
+    assert figures["best"]["segment"] == best["segment"]
+    assert figures["paying"] == int((level_2.segments["net_return"] > 0).sum())
+
+
+def test_target_lists_are_written_neutralised_in_the_language(tmp_path):
+    hostile = CUSTOMERS.assign(customer_id=['=HYPERLINK("http://x","y")', "C2", "C3", "C4",
+                                            "C5"])
+    level_1 = automation.level1(hostile, "es", transactions=TRANSACTIONS)
+    level_2 = automation.level2(hostile, Formatter("es", "EUR"), send_date=SEND)
+    assert automation.save_target_lists(None, level_1, level_2, Formatter("es")) == {}
+    written = automation.save_target_lists(tmp_path / "lists", level_1, level_2,
+                                           Formatter("es", "EUR"))
+    assert set(written) == {"level1", "level2"}
+    first = written["level1"].read_text(encoding="utf-8-sig").splitlines()
+    assert first[0] == "Cliente;Segmento;Interés;Mensaje"
+    assert first[1].startswith('"\'=HYPERLINK(""http://x"",""y"")";loyal;')
+    second = pd.read_csv(written["level2"], sep=";", decimal=",", encoding="utf-8-sig")
+    assert second["Cliente"].iloc[0] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert second["Probabilidad de seguir activo"].iloc[0] == pytest.approx(0.9)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crmkit import exports
-from crmkit.i18n import Formatter
+from crmkit.i18n import Formatter, t
 from crmkit.tables import Table
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0",
@@ -146,3 +146,64 @@ def test_neutralise():
     assert exports.neutralise("Ana") == "Ana"
     assert exports.neutralise(-3.0) == -3.0
     assert exports.neutralise("") == ""
+
+
+# --- tables kept by the workbooks of a run (wb.export) -----------------------------------------
+
+def test_workbook_export_keeps_tables_in_order_and_returns_them(make_workspace, tmp_path):
+    from crmkit.workbook import open_workbook
+
+    run = tmp_path / "run"
+    wb = open_workbook(make_workspace(), run, "en", section="segments")
+    frame = _customers()
+    first = Table(frame, wb.fmt, COLUMNS)
+    assert wb.export("xlsx_sheet_segments", first) is first
+    years = pd.DataFrame({1: [10.0, 20.0], 2: [30.0, None], "name": ["=x", "y"]},
+                         index=pd.Index(["a", "b"], name="segment"))
+    second = Table(years, wb.fmt, {2: ("plan_col_year", "money"), "name": ("customers", "text")},
+                   index=True, caption="By year")
+    wb.export("my own sheet", second)
+    other = open_workbook(make_workspace(), run, "en", section="context")
+    other.export("xlsx_sheet_segments", Table(frame.head(2), wb.fmt, COLUMNS))
+
+    tables = exports.staged_tables(run / exports.STAGED_DIR, Formatter("es", "EUR"))
+    assert list(tables) == ["Segmentos", "my own sheet", "Segmentos (2)"]
+    back = tables["Segmentos"]
+    # headers are translated into the report's language
+    assert back.header("c0") == t("customers", "es") != t("customers", "en")
+    assert back.frame["c0"].tolist() == frame["name"].tolist()
+    assert back.frame["c1"].tolist() == frame["revenue"].tolist()
+    assert back.frame["c4"].tolist() == frame["since"].tolist()
+    kept = tables["my own sheet"]
+    assert kept.index and kept.caption == "By year" and kept.frame.index.name == "segment"
+    assert kept.frame.index.tolist() == ["a", "b"] and kept.frame["c1"].tolist() == ["=x", "y"]
+    path = exports.write_workbook(tmp_path / "tables.xlsx", tables, Formatter("es", "EUR"))
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Segmentos", "my own sheet", "Segmentos (2)"]
+    sheet = book["my own sheet"]
+    assert [c.value for c in sheet[1]] == ["segment", "Año", "Clientes"]
+    assert sheet["C2"].value == "'=x" and sheet["C2"].data_type == "s"
+    assert all(c.data_type != "f" for ws in book.worksheets for row in ws.iter_rows()
+               for c in row)
+
+
+def test_workbook_export_without_a_run_writes_nothing(make_workspace, tmp_path):
+    from crmkit.workbook import open_workbook
+
+    wb = open_workbook(make_workspace(), None, "en", section="segments")
+    table = Table(_customers(), wb.fmt, COLUMNS)
+    assert wb.export("xlsx_sheet_segments", table) is table
+    assert wb.output_path("target_lists") is None
+    assert exports.staged_tables(tmp_path / "nowhere", wb.fmt) == {}
+
+
+def test_staging_survives_columns_pyarrow_cannot_type(tmp_path):
+    frame = pd.DataFrame({"mixed": ["a", 1, None, 2.5], "lists": [["x", "y"], [], ["z"], None]})
+    table = Table(frame, Formatter("en", "EUR"),
+                  {"mixed": ("customers", "text"), "lists": ("revenue", "text")})
+    exports.stage_table(table, tmp_path, sheet="xlsx_sheet_costs", section="x", number=1)
+    back = exports.staged_tables(tmp_path, Formatter("en", "EUR"))["Costs"]
+    assert back.frame["c0"].fillna("missing").tolist() == ["a", "1", "missing", "2.5"]
+    path = exports.write_workbook(tmp_path / "t.xlsx", {"Costs": back}, Formatter("en", "EUR"))
+    sheet = openpyxl.load_workbook(path)["Costs"]
+    assert [sheet.cell(row=r, column=2).value for r in range(2, 6)] == ["x, y", None, "z", None]

@@ -195,3 +195,37 @@ def test_benefit_rejects_nonsense():
         plan.Benefit("x", 100.0, -1)
     with pytest.raises(ValueError, match="start"):
         plan.Benefit("x", 100.0, 3, start="tomorrow")
+
+
+def test_yearly_flows_add_up_the_months():
+    p = _plan()
+    flows = finance.cash_flows(p, [plan.Benefit("retention", 80_000, 6)])
+    years = finance.by_year(flows)
+    assert list(years["year"]) == sorted(flows["year"].unique())
+    assert years["months"].sum() == len(flows) == p.horizon_months
+    for column in ("benefits", "costs", "net", "discounted"):
+        assert years[column].sum() == pytest.approx(flows[column].sum())
+    assert years["cumulative"].iloc[-1] == pytest.approx(flows["cumulative"].iloc[-1])
+    assert years["cumulative_discounted"].iloc[-1] == pytest.approx(
+        finance.returns(flows).npv)
+
+
+def test_sensitivity_figures_name_the_top_driver_and_sign_changes():
+    p = _plan()
+    table = finance.sensitivity(p, [plan.Benefit("retention", 80_000, 6)])
+    figures = finance.sensitivity_figures(table)
+    assert figures["top"]["driver"] == table["driver"].iloc[0]
+    assert figures["base_npv"] == pytest.approx(table["base_npv"].iloc[0])
+    for row in table.itertuples():
+        flips = (row.npv_low < 0) != (row.base_npv < 0) or (row.npv_high < 0) != (row.base_npv < 0)
+        assert (row.driver in figures["turns_sign"]) == flips
+    # Benefits that just pay for the project: ±20 % of them turns the NPV either way.
+    costs = finance.cash_flows(p, [])
+    pv_costs = float((costs["costs"] * costs["discount_factor"]).sum())
+    unit = finance.cash_flows(p, [plan.Benefit("b", 1.0, 6)])
+    pv_unit = float((unit["benefits"] * unit["discount_factor"]).sum())
+    even = [plan.Benefit("b", pv_costs / pv_unit * 1.01, 6)]
+    figures = finance.sensitivity_figures(finance.sensitivity(p, even))
+    assert "benefits" in figures["turns_sign"]
+    assert finance.sensitivity_figures(table.iloc[:0]) == {"base_npv": None, "top": None,
+                                                           "turns_sign": []}

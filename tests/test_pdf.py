@@ -138,3 +138,45 @@ def test_the_command_has_the_flags_that_let_plotly_draw(tmp_path):
                  f"--print-to-pdf={tmp_path / 'r.pdf'}"):
         assert flag in command
     assert command[-1].startswith("file://")
+
+
+def test_the_runner_names_why_there_is_no_pdf(tmp_path, monkeypatch):
+    from crmkit import runner
+
+    (tmp_path / "report.html").write_text("<html></html>", encoding="utf-8")
+    monkeypatch.setattr(pdf, "chromium_path", lambda: None)
+    assert runner._print_pdf(tmp_path, "es") == t("pdf_unavailable", "es")
+    monkeypatch.setattr(pdf, "chromium_path", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(pdf, "print_pdf", lambda *args, **kwargs: None)
+    assert runner._print_pdf(tmp_path, "en") == t("pdf_failed", "en")
+
+
+def test_a_run_without_chromium_says_so_and_keeps_going(tmp_path, monkeypatch, capsys,
+                                                       make_workspace):
+    """One tiny workbook through the runner: tables.xlsx is written, the PDF is not."""
+    from crmkit import runner
+
+    book = tmp_path / "books" / "01_only.ipynb"
+    book.parent.mkdir()
+    notebook = new_notebook(cells=[
+        new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
+        new_code_cell("import pandas as pd\nfrom crmkit.tables import Table\n"
+                      "from crmkit.workbook import open_workbook\n"
+                      "wb = open_workbook(client_dir, run_dir, language, section='context')\n"
+                      "wb.export('xlsx_sheet_costs', Table(pd.DataFrame({'a': ['=1+1']}), "
+                      "wb.fmt, {'a': ('plan_col_note', 'text')}))\nwb.save()")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, book)
+    monkeypatch.setattr(runner, "workbooks", lambda: [book])
+    monkeypatch.setattr(pdf, "chromium_path", lambda: None)
+    run = runner.run_client(make_workspace(), tmp_path / "out", language="es", progress=False)
+    assert (run.folder / "report.html").is_file()
+    assert not (run.folder / "report.pdf").exists()
+    assert t("pdf_unavailable", "es") in capsys.readouterr().err
+    assert {"xlsx", "report", "pdf"} <= set(run.timings)
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(run.folder / "tables.xlsx")["Costes"]
+    assert sheet["A1"].value == t("plan_col_note", "es") and sheet["A2"].value == "'=1+1"
+    assert [p.name for p in run.folder.parent.iterdir()] == [run.folder.name]

@@ -443,3 +443,131 @@ def test_the_documented_example_loads_and_builds(make_workspace):
     assert "data_migration" in list(p.phases["phase"])
     assert plan.benefit_schedule(p).columns.tolist() == ["Retention gains"]
     assert "key_person" in set(plan.risk_register(config, "en")["risk_key"])
+
+
+# --- benefits from the scenarios of workbook 04 ----------------------------------------------
+
+def _scenario_model():
+    """Two segments; gold is served by personal assistance (1 a minute), basic by self-service."""
+    import numpy as np
+
+    from crmkit.relationships import TYPES
+    from crmkit.scenarios import ScenarioModel
+
+    minutes = np.zeros((2, len(TYPES)))
+    interactions = np.zeros((2, len(TYPES)))
+    pa, ss = TYPES.index("personal_assistance"), TYPES.index("self_service")
+    minutes[0, pa], interactions[0, pa] = 100.0, 10.0
+    minutes[1, ss], interactions[1, ss] = 50.0, 10.0
+    rate = np.zeros(len(TYPES))
+    rate[pa], rate[ss] = 1.0, 0.2
+    mpi = np.full(len(TYPES), 5.0)
+    variable = minutes * rate
+    return ScenarioModel(segments=["gold", "basic"], names=["Gold", "Basic"], customers=[2, 3],
+                         minutes=minutes, interactions=interactions, variable_cost=variable,
+                         rate=rate, fixed=np.zeros(len(TYPES)), minutes_per_interaction=mpi,
+                         margin=[300.0, 40.0], revenue=[600.0, 100.0], clv=[750.0, 60.0],
+                         retention=[0.8, 0.5], discount_rate=0.1, horizon_years=3.0)
+
+
+def _lifetime(r, d=0.1, years=3):
+    return sum((r / (1 + d)) ** k for k in range(years))
+
+
+def test_a_cheaper_relationship_is_a_yearly_saving_with_no_retention_effect():
+    from crmkit.scenarios import Scenario
+
+    model = _scenario_model()
+    cheaper = Scenario(name="Cheaper calls", changes=[
+        {"kind": "cost", "type": "personal_assistance", "change": -0.25}])
+    frame = plan.scenario_benefits(model, [cheaper])
+    row = frame.iloc[0]
+    assert row["cost_change"] == pytest.approx(-25.0)  # 100 minutes a year at 1 → 0.75
+    assert row["profit_change"] == pytest.approx(25.0)
+    assert row["retention_effect"] == 0.0
+    assert row["yearly_benefit"] == pytest.approx(25.0) and row["counted"]
+    [benefit] = plan.benefits_from_scenarios(model, [cheaper])
+    assert benefit == plan.Benefit("Cheaper calls", pytest.approx(25.0), None, "launch")
+
+
+def test_retention_counts_as_profit_kept_longer_and_a_discount_rate_is_no_cash():
+    from crmkit.scenarios import Scenario
+
+    model = _scenario_model()
+    keep = Scenario(name="Keep gold", changes=[{"retention": {"segment": "gold", "change": 0.05}},
+                                               {"discount_rate": {"rate": 0.3}}])
+    row = plan.scenario_benefits(model, [keep]).iloc[0]
+    gold_profit = 300.0 - 100.0  # margin − cost to serve, a year
+    expected = gold_profit * (_lifetime(0.85) / _lifetime(0.8) - 1)
+    assert row["profit_change"] == 0.0
+    assert row["retention_effect"] == pytest.approx(expected, rel=1e-12)
+    assert row["yearly_benefit"] == pytest.approx(expected, rel=1e-12)
+    # A segment that loses money per customer loses more when it is kept longer.
+    losing = Scenario(name="Keep basic", changes=[
+        {"margin": {"segment": "basic", "change": -0.9}},
+        {"retention": {"segment": "basic", "change": 0.2}}])
+    row = plan.scenario_benefits(model, [losing]).iloc[0]
+    basic_profit = 40.0 * 0.1 - 10.0
+    assert row["profit_change"] == pytest.approx(-36.0)
+    assert row["retention_effect"] == pytest.approx(
+        basic_profit * (_lifetime(0.7) / _lifetime(0.5) - 1))
+    assert row["yearly_benefit"] < row["profit_change"]
+
+
+def test_a_scenario_repeating_smaller_ones_is_shown_but_not_counted():
+    from crmkit.scenarios import Scenario
+
+    model = _scenario_model()
+    a = {"cost": {"type": "personal_assistance", "change": -0.1}}
+    b = {"retention": {"segment": "basic", "change": 0.05}}
+    listed = [Scenario(name="A", changes=[a]), Scenario(name="B", changes=[b]),
+              Scenario(name="A and B", changes=[a, b])]
+    frame = plan.scenario_benefits(model, listed, lang="es")
+    assert list(frame["counted"]) == [True, True, False]
+    assert list(frame["counted_name"]) == ["sí", "sí", "no: repite otros escenarios"]
+    assert [b.name for b in plan.benefits_from_scenarios(model, listed)] == ["A", "B"]
+    figures = plan.benefit_figures(frame)
+    assert figures["counted"] == 2 and figures["not_counted"] == 1
+    assert figures["yearly_total"] == pytest.approx(frame["yearly_benefit"].iloc[:2].sum())
+    # Two scenarios that are alternatives of the same size are both counted.
+    twins = [Scenario(name="A", changes=[a]), Scenario(name="A again", changes=[a])]
+    assert list(plan.scenario_benefits(model, twins)["counted"]) == [True, True]
+
+
+def test_client_yaml_benefits_are_added_with_their_own_ramp():
+    from crmkit import finance
+    from crmkit.scenarios import Scenario
+
+    model = _scenario_model()
+    p = _plan({"benefits": {"ramp_months": 4, "items": [
+        {"name": "Campaign sales", "yearly_amount": 12000, "ramp_months": 0}]}})
+    cheaper = Scenario(name="Cheaper calls", changes=[
+        {"cost": {"type": "personal_assistance", "change": -0.25}}])
+    frame = plan.scenario_benefits(model, [cheaper], plan=p, lang="en")
+    assert list(frame["origin"]) == ["scenario", "client.yaml"]
+    assert list(frame["origin_name"]) == ["Scenario of chapter 4", "client.yaml"]
+    benefits = plan.benefits_from_scenarios(model, [cheaper], plan=p)
+    assert benefits[1] == plan.Benefit("Campaign sales", 12000.0, 0, "launch")
+    flows = finance.cash_flows(p, benefits)
+    live = flows.loc[p.go_live_month:, "benefits"].to_numpy()
+    assert live[0] == pytest.approx(1000 + 25 / 12 / 4)  # the item at once, the scenario ramps
+    assert live[5] == pytest.approx(1000 + 25 / 12)
+    assert plan.benefit_figures(frame, p)["ramp_months"] == 4
+    # Without any scenario or item there is nothing to count.
+    empty = plan.scenario_benefits(model, [])
+    assert empty.empty and plan.benefit_figures(empty)["largest"] is None
+    assert plan.benefits_from_scenarios(model, []) == []
+
+
+def test_plan_charts_show_themselves_as_plotly_json():
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fig = charts.timeline(_plan(), Formatter("en"))
+    from crmkit.charts import Chart
+
+    assert isinstance(fig, Chart) and isinstance(fig, go.Figure)
+    bundle = fig._repr_mimebundle_()
+    assert list(bundle) == [charts.PLOTLY_MIME]
+    assert bundle[charts.PLOTLY_MIME] == json.loads(pio.to_json(fig))
+    assert go.Figure(fig).to_dict() == fig.to_dict()

@@ -26,7 +26,7 @@ def test_english_summary_has_the_runs_figures():
     assert cards["Objective"] == "Retain"
     assert cards["Segments"] == "2"
     assert cards["Expected value of the base"] == "€123,457"
-    assert cards["Payback"] == "19 months"
+    assert cards["Payback"] == "20 months"  # payback_month is an index: month 0 is the first
     assert "Champions are 12% of customers and bring 38% of revenue." in summary.statements
     assert ("Hibernating", "Move to a cheaper relationship", "warn") in summary.verdicts
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_COUPON_SHARE",
     "LEVEL1_COLUMNS",
+    "LEVEL1_TARGET_COLUMNS",
     "LEVEL2_COLUMNS",
+    "LEVEL2_TARGET_COLUMNS",
     "ROADMAP_COLUMNS",
     "TARGET_COLUMNS",
     "Level1",
@@ -43,10 +46,12 @@ __all__ = [
     "level1",
     "level2",
     "roadmap",
+    "save_target_lists",
     "target_list",
 ]
 
-#: Default coupon: this share of the segment's yearly revenue per customer.
+#: Default coupon: this share of the segment's yearly revenue per customer (see
+#: :func:`_default_coupon`).
 DEFAULT_COUPON_SHARE = 0.05
 
 # Columns of the frames below for a :class:`~crmkit.tables.Table`.
@@ -72,6 +77,20 @@ TARGET_COLUMNS = {"customer_id": ("auto_col_customer_id", "text"),
                   "interest": ("auto_col_interest", "text"),
                   "message": ("auto_col_message", "text"), "offer": ("auto_col_offer", "text"),
                   "deadline": ("auto_col_deadline", "date")}
+#: For ``level1(...).targets`` (``target_lists/level1.csv``).
+LEVEL1_TARGET_COLUMNS = {"customer_id": ("auto_col_customer_id", "text"),
+                         "segment": ("auto_col_segment", "text"),
+                         "interest": ("auto_col_interest", "text"),
+                         "message": ("auto_col_message", "text")}
+#: For ``level2(...).targets`` (``target_lists/level2.csv``).
+LEVEL2_TARGET_COLUMNS = {"customer_id": ("auto_col_customer_id", "text"),
+                         "segment": ("auto_col_segment", "text"),
+                         "offer": ("auto_col_offer", "text"),
+                         "coupon_value": ("auto_col_coupon_value", "money:2"),
+                         "deadline": ("auto_col_deadline", "date"),
+                         "probability_alive": ("auto_col_probability_alive", "pct"),
+                         "expected_cost": ("auto_col_expected_cost", "money:2"),
+                         "expected_margin": ("auto_col_incremental_margin", "money:2")}
 #: For :func:`roadmap`.
 ROADMAP_COLUMNS = {"name": ("auto_col_level", "text"), "what": ("auto_col_what", "text"),
                    "needs": ("auto_col_needs", "text"), "starts": ("auto_col_starts", "date")}
@@ -178,6 +197,27 @@ class Level1:
     counts: pd.DataFrame
     targets: pd.DataFrame
 
+    def as_dict(self) -> dict:
+        """Key figures for ``results.json`` and the prose.
+
+        ``customers``; ``interests`` (known interests); ``no_interest`` (customers without one);
+        ``source`` (how most interests were found: ``declared``, ``top_category``,
+        ``top_product`` or ``none``); ``client_messages`` (interests whose message client.yaml
+        gives); ``top`` (the interest with most customers: ``interest``, ``customers``,
+        ``share``; None without any known interest).
+        """
+        known = self.counts[self.counts["interest"].notna()]
+        sources = self.targets["interest_source"].value_counts()
+        top = None if known.empty else {"interest": str(known["interest"].iloc[0]),
+                                        "customers": int(known["customers"].iloc[0]),
+                                        "share": float(known["share"].iloc[0])}
+        return {"customers": int(len(self.targets)), "interests": int(len(known)),
+                "no_interest": int(self.counts.loc[self.counts["interest"].isna(),
+                                                   "customers"].sum()),
+                "source": str(sources.index[0]) if len(sources) else "none",
+                "client_messages": int((known["message_source"] == "client.yaml").sum()),
+                "top": top}
+
 
 def _message(interest: Any, settings: AutomationSettings, lang: str) -> tuple[str, str]:
     if interest is None or interest is pd.NA or (isinstance(interest, float)
@@ -260,6 +300,41 @@ class Level2:
     segments: pd.DataFrame
     targets: pd.DataFrame
 
+    def as_dict(self) -> dict:
+        """Key figures for ``results.json`` and the prose.
+
+        The totals of ``segments.attrs["total"]`` (``targeted``, ``expected_cost``,
+        ``incremental_margin``, ``net_return``, ``roi``), ``segments`` (how many get an offer),
+        ``paying`` (how many of them have a positive net return) and ``best`` (the segment with
+        the highest ROI: ``segment``, ``segment_name``, ``roi``, ``net_return``; None when no
+        offer has a cost).
+        """
+        frame = self.segments
+        ranked = frame[frame["roi"].notna()].sort_values("roi", ascending=False, kind="stable")
+        best = None if ranked.empty else {
+            "segment": str(ranked["segment"].iloc[0]),
+            "segment_name": str(ranked["segment_name"].iloc[0]),
+            "roi": float(ranked["roi"].iloc[0]), "net_return": float(ranked["net_return"].iloc[0])}
+        return {**frame.attrs.get("total", {}), "segments": int(len(frame)),
+                "paying": int((frame["net_return"] > 0).sum()), "best": best}
+
+
+def _default_coupon(group: pd.DataFrame, yearly: float) -> float:
+    """5 % of what a customer of the segment spends a year, to two significant figures.
+
+    The spend of the last window, annualised; for a segment that bought nothing in it (lapsed
+    customers, whom a coupon would try to win back), the customers' lifetime spend per year of
+    tenure (``monetary``, ``tenure_days``), so that a win-back coupon is not worth nothing.
+    """
+    basis = group["revenue_window"] if "revenue_window" in group else group["margin_window"]
+    spend = float(basis.clip(lower=0).mean()) * yearly
+    if not spend > 0 and {"monetary", "tenure_days"} <= set(group.columns):
+        years = np.maximum(pd.to_numeric(group["tenure_days"]).fillna(0.0).to_numpy(float)
+                           / 365.25, 1.0)
+        lifetime = pd.to_numeric(group["monetary"]).fillna(0.0).to_numpy(float) / years
+        spend = float(np.clip(lifetime, 0.0, None).mean()) if len(lifetime) else 0.0
+    return _nice(DEFAULT_COUPON_SHARE * spend)
+
 
 def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, config: Any = None,
            window_months: int | None = None) -> Level2:
@@ -282,7 +357,9 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
     customers : DataFrame
         The per-customer table: ``customer_id``, ``segment``, ``margin_window``,
         ``probability_alive`` (and ``segment_name``, ``revenue_window`` when present; the
-        default coupon is 5 % of the segment's yearly revenue per customer).
+        default coupon is 5 % of the segment's yearly revenue per customer; for a segment
+        without revenue in the window, of its lifetime spend per year of tenure, from
+        ``monetary`` and ``tenure_days``).
     fmt : Formatter
         For the offer text (coupon value and deadline in the language).
     send_date : date
@@ -322,9 +399,7 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
         if offer.coupon_value is not None:
             coupon = float(offer.coupon_value)
         else:
-            basis = group["revenue_window"] if "revenue_window" in group \
-                else group["margin_window"]
-            coupon = _nice(DEFAULT_COUPON_SHARE * float(basis.clip(lower=0).mean()) * yearly)
+            coupon = _default_coupon(group, yearly)
         deadline = send_date + dt.timedelta(days=offer.deadline_days)
         alive = group["probability_alive"].astype(float).fillna(0.0).clip(0, 1)
         chosen = group[alive >= offer.min_probability_alive]
@@ -382,6 +457,43 @@ def target_list(level_1: Level1, level_2: Level2 | None = None) -> pd.DataFrame:
         offers = level_2.targets[["customer_id", "offer", "coupon_value", "deadline"]]
         out = out.merge(offers, on="customer_id", how="left")
     return out.reset_index(drop=True)
+
+
+def save_target_lists(folder: str | Path | None, level_1: Level1, level_2: Level2 | None,
+                      fmt: Formatter) -> dict[str, Path]:
+    """Write the target lists as CSV files a spreadsheet or campaign tool opens safely.
+
+    ``level1.csv`` (who gets which message) and, with level 2, ``level2.csv`` (who gets which
+    coupon), headers in ``fmt``'s language, through :func:`crmkit.exports.write_csv`: any client
+    text a spreadsheet would read as a formula (a customer id ``=HYPERLINK(…)``) is neutralised.
+    Spanish lists use ``;`` and a decimal comma, as a Spanish Excel expects.
+
+    Parameters
+    ----------
+    folder : path or None
+        Where to write (``RUN_DIR/target_lists``); None writes nothing (no run folder).
+    level_1, level_2 : Level1, Level2
+    fmt : Formatter
+
+    Returns
+    -------
+    dict of name -> Path
+    """
+    from .exports import write_csv
+    from .tables import Table
+
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    sep, decimal = (";", ",") if fmt.lang == "es" else (",", ".")
+    def table(frame: pd.DataFrame, columns: dict) -> Table:
+        return Table(frame, fmt, {c: v for c, v in columns.items() if c in frame.columns})
+
+    lists = {"level1": table(level_1.targets, LEVEL1_TARGET_COLUMNS)}
+    if level_2 is not None:
+        lists["level2"] = table(level_2.targets, LEVEL2_TARGET_COLUMNS)
+    return {name: write_csv(folder / f"{name}.csv", table, sep=sep, decimal=decimal)
+            for name, table in lists.items()}
 
 
 def roadmap(lang: str, plan: Plan | None = None, *, level2_delay_months: int = 3

@@ -14,13 +14,22 @@ string cell, never as a formula. Numbers stay numbers: ``-2.5`` is a negative am
 
 Written with openpyxl directly rather than ``DataFrame.to_excel``, because pandas writes any
 string starting with ``=`` as a formula and offers no per-column number formats.
+
+**How a run collects the tables.** A workbook cell ends with ``wb.export("xlsx_sheet_costs",
+Table(...))`` (:meth:`crmkit.workbook.Workbook.export`): the table is shown as usual and, in a run,
+kept under ``RUN_DIR/exports/`` by :func:`stage_table` — its frame (only the columns shown) as
+parquet, its column spec (message keys and kinds) and sheet title as JSON. After the last
+workbook, the runner rebuilds the tables with :func:`staged_tables` and writes ``tables.xlsx``
+with :func:`write_workbook`, in the report's language.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +46,8 @@ __all__ = [
     "excel_number_format",
     "neutralise",
     "sheet_names",
+    "stage_table",
+    "staged_tables",
     "write_csv",
     "write_workbook",
 ]
@@ -319,3 +330,115 @@ def _csv_text(value: Any) -> Any:
     if isinstance(value, list | tuple | set | np.ndarray):
         value = ", ".join(str(v) for v in value)
     return neutralise(str(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Tables kept by the workbooks of a run for tables.xlsx
+# --------------------------------------------------------------------------------------------
+
+#: Where a run keeps the exported tables, inside the run folder.
+STAGED_DIR = "exports"
+_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with text columns that pyarrow cannot type (mixed objects) made strings."""
+    import pyarrow as pa
+
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype != object:
+            continue
+        try:
+            pa.array(out[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            out[column] = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                           else str(v) for v in out[column]]
+    return out
+
+
+def stage_table(table: Table, folder: str | Path, *, sheet: str, section: str,
+                number: int) -> Path:
+    """Keep one table of a workbook for ``tables.xlsx``.
+
+    Writes ``<section>-<number>-<sheet>.parquet`` (the frame's shown columns, renamed ``c0``,
+    ``c1`` … so that any column label survives, and the index first when the table shows it) and
+    a ``.json`` beside it: the sheet's message key and title, the section, the order of staging,
+    and per column its label, message key and kind.
+
+    Parameters
+    ----------
+    table : Table
+    folder : path
+        ``RUN_DIR/exports``.
+    sheet : str
+        The sheet's message key (e.g. ``xlsx_sheet_costs``), or a title of its own.
+    section : str
+        The workbook's section in ``results.json``.
+    number : int
+        The table's number within its workbook.
+
+    Returns
+    -------
+    Path
+        The JSON file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = table.frame
+    columns = list(table.columns)
+    data = pd.DataFrame({f"c{i}": frame[c].reset_index(drop=True)
+                         for i, c in enumerate(columns)}, index=pd.RangeIndex(len(frame)))
+    index_name = None
+    if table.index:
+        index_name = "" if frame.index.name is None else str(frame.index.name)
+        data.insert(0, "index", frame.index.to_numpy())
+    stem = f"{section}-{number:02d}-{_STEM_UNSAFE.sub('_', sheet)[:40]}"
+    _parquet_ready(data).to_parquet(folder / f"{stem}.parquet", index=False)
+    title = t(sheet, table.fmt.lang) if sheet in catalogue() else sheet
+    spec = {"sheet": sheet, "title": title, "section": section, "number": number,
+            "order": time.time_ns(), "index": index_name, "caption": table.caption,
+            "columns": [{"column": f"c{i}", "label": str(c), "key": table.columns[c][0],
+                         "kind": table.columns[c][1]} for i, c in enumerate(columns)]}
+    path = folder / f"{stem}.json"
+    path.write_text(json.dumps(spec, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def staged_tables(folder: str | Path, fmt: Formatter) -> dict[str, Table]:
+    """The tables the workbooks of a run kept with :func:`stage_table`, in the order they did.
+
+    Parameters
+    ----------
+    folder : path
+        ``RUN_DIR/exports`` (missing: no tables).
+    fmt : Formatter
+        The report's language and currency: headers and sheet titles are translated into it.
+
+    Returns
+    -------
+    dict of sheet title -> Table
+        Ready for :func:`write_workbook`; a title used twice gets `` (2)``, `` (3)`` ….
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    specs = [json.loads(p.read_text(encoding="utf-8")) | {"_stem": p.stem}
+             for p in folder.glob("*.json")]
+    specs.sort(key=lambda s: (s["order"], s["section"], s["number"]))
+    messages = catalogue()
+    out: dict[str, Table] = {}
+    for spec in specs:
+        data = pd.read_parquet(folder / f"{spec['_stem']}.parquet")
+        if spec["index"] is not None:
+            data = data.set_index("index").rename_axis(spec["index"] or None)
+        columns = {c["column"]: (c["key"], c["kind"]) for c in spec["columns"]}
+        sheet = spec["sheet"]
+        title = t(sheet, fmt.lang) if sheet in messages else spec["title"]
+        name, n = title, 2
+        while name in out:
+            name, n = f"{title} ({n})", n + 1
+        out[name] = Table(data, fmt, columns, caption=spec.get("caption"),
+                          index=spec["index"] is not None)
+    return out
+

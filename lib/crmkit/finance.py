@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from .i18n import Formatter, t
 from .plan import Benefit, Plan, benefit_schedule, monthly_costs
@@ -45,9 +44,11 @@ __all__ = [
     "CASH_FLOW_COLUMNS",
     "IRR_RANGE",
     "SENSITIVITY_COLUMNS",
+    "YEARLY_COLUMNS",
     "Benefit",
     "Returns",
     "break_even_month",
+    "by_year",
     "cash_flows",
     "evaluate",
     "irr",
@@ -56,6 +57,7 @@ __all__ = [
     "payback_month",
     "returns",
     "sensitivity",
+    "sensitivity_figures",
     "yearly_rate",
 ]
 
@@ -67,6 +69,11 @@ CASH_FLOW_COLUMNS = {"date": ("month", "date"), "benefits": ("fin_col_benefits",
                      "cumulative": ("fin_col_cumulative", "money"),
                      "discounted": ("fin_col_discounted", "money"),
                      "cumulative_discounted": ("fin_col_cumulative_discounted", "money")}
+#: Columns of :func:`by_year` for a Table.
+YEARLY_COLUMNS = {"year": ("plan_col_year", "integer"), "months": ("plan_col_months", "integer"),
+                  "benefits": ("fin_col_benefits", "money"), "costs": ("fin_col_costs", "money"),
+                  "net": ("fin_col_net", "money"), "cumulative": ("fin_col_cumulative", "money"),
+                  "cumulative_discounted": ("fin_col_cumulative_discounted", "money")}
 #: Columns of :func:`sensitivity` (called with ``lang``) for a Table.
 SENSITIVITY_COLUMNS = {"name": ("fin_col_driver", "text"),
                        "low_setting": ("fin_col_low_setting", "text"),
@@ -109,6 +116,8 @@ def irr(flows: Sequence[float] | np.ndarray | pd.Series) -> float | None:
     Undefined: the flows are all of one sign (or zero), or no rate in :data:`IRR_RANGE` zeroes
     the NPV. With several roots, the one closest to zero is returned.
     """
+    from scipy.optimize import brentq  # here: importing scipy.optimize takes half a second
+
     values = np.asarray(flows, dtype=float)
     nonzero = values[np.abs(values) > 1e-12]
     if nonzero.size < 2 or np.all(nonzero > 0) or np.all(nonzero < 0):
@@ -208,13 +217,36 @@ def cash_flows(plan: Plan, benefits: Sequence[Benefit] | None = None, *,
     return frame
 
 
-def _phase_per_month(plan: Plan) -> list[str]:
-    out = []
-    for m in range(plan.horizon_months):
-        under_way = plan.phases[(plan.phases["start_month"] <= m + 0.5)
-                                & (plan.phases["end_month"] > m + 0.5)]
-        out.append(str(under_way["phase"].iloc[-1]) if len(under_way) else "live")
+def by_year(flows: pd.DataFrame) -> pd.DataFrame:
+    """The monthly cash flows of :func:`cash_flows` added up per project year.
+
+    Returns
+    -------
+    DataFrame
+        One row per project year: ``year``, ``months`` (months of the horizon in it),
+        ``benefits``, ``costs``, ``efficiency_dip``, ``net``, ``discounted`` (sums of the months),
+        ``cumulative`` and ``cumulative_discounted`` (to the end of the year).
+    """
+    out = flows.groupby("year", sort=True).agg(
+        months=("net", "size"), benefits=("benefits", "sum"), costs=("costs", "sum"),
+        efficiency_dip=("efficiency_dip", "sum"), net=("net", "sum"),
+        discounted=("discounted", "sum")).reset_index()
+    out["cumulative"] = out["net"].cumsum()
+    out["cumulative_discounted"] = out["discounted"].cumsum()
     return out
+
+
+def _phase_per_month(plan: Plan) -> list[str]:
+    """The phase under way at the middle of each month (the last listed, if several); else
+    ``live``."""
+    middle = np.arange(plan.horizon_months)[:, None] + 0.5
+    starts = plan.phases["start_month"].to_numpy(dtype=float)[None, :]
+    ends = plan.phases["end_month"].to_numpy(dtype=float)[None, :]
+    under_way = (starts <= middle) & (ends > middle)
+    last = under_way.shape[1] - 1 - np.argmax(under_way[:, ::-1], axis=1)
+    names = plan.phases["phase"].astype(str).to_numpy()
+    return [str(names[i]) if any_ else "live"
+            for i, any_ in zip(last, under_way.any(axis=1), strict=True)]
 
 
 @dataclass
@@ -379,7 +411,8 @@ def sensitivity(plan: Plan, benefits: Sequence[Benefit] | None = None, *,
     base_rate = plan.discount_rate
 
     def value(**kwargs) -> float:
-        return returns(cash_flows(plan, benefits, **kwargs)).npv
+        flows = cash_flows(plan, benefits, **kwargs)
+        return npv(flows.attrs["monthly_rate"], flows["net"].to_numpy(dtype=float))
 
     base = value()
     low_rate = max(base_rate - discount_points, 0.0)
@@ -415,6 +448,25 @@ def sensitivity(plan: Plan, benefits: Sequence[Benefit] | None = None, *,
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values("swing", ascending=False, kind="stable")
     return frame.reset_index(drop=True)
+
+
+def sensitivity_figures(frame: pd.DataFrame) -> dict:
+    """Key figures of :func:`sensitivity` for ``results.json`` and the prose.
+
+    ``base_npv``; ``top`` (the driver with the largest swing: ``driver``, ``npv_low``,
+    ``npv_high``, ``swing``; None without drivers); ``turns_sign`` (the drivers whose low or
+    high setting gives the NPV the other sign than the base NPV, largest swing first).
+    """
+    if frame.empty:
+        return {"base_npv": None, "top": None, "turns_sign": []}
+    base = float(frame["base_npv"].iloc[0])
+    top = frame.iloc[0]
+    turns = [str(r.driver) for r in frame.itertuples()
+             if (r.npv_low < 0) != (base < 0) or (r.npv_high < 0) != (base < 0)]
+    return {"base_npv": base,
+            "top": {"driver": str(top["driver"]), "npv_low": float(top["npv_low"]),
+                    "npv_high": float(top["npv_high"]), "swing": float(top["swing"])},
+            "turns_sign": turns}
 
 
 def _change_text(change: float, lang: str) -> str:

@@ -14,8 +14,11 @@ implementation strategy → launch. This module turns the ``crm_project:`` secti
   amount, and a phase or month it falls in; :func:`monthly_costs`, :func:`costs_by_year` and
   :func:`tco` (total cost of ownership per project year) add them up;
 - **benefits** (:class:`Benefit`): yearly amounts per source, taken from the scenarios of
-  workbook 04, ramping up linearly after go-live (:func:`benefit_schedule`); the returns on them
-  are computed by :mod:`crmkit.finance`;
+  workbook 04 (:func:`scenario_benefits`, :func:`benefits_from_scenarios`: the change in yearly
+  profit after serving costs, corrected for retention) and from ``crm_project.benefits.items``,
+  ramping up linearly after go-live (:func:`benefit_schedule`); the returns on them are computed
+  by :mod:`crmkit.finance`. :func:`earlier_steps` recomputes what the plan takes from workbooks
+  01-04 (objective, relationship gap, scenarios);
 - **readiness** of people, process and technology (:func:`readiness`), a **risk register**
   (:func:`risk_register`) and the **CRM component to build first** (:func:`components_first`);
 - :func:`summary_dict`, the ``implementation`` section of ``results.json``.
@@ -66,6 +69,7 @@ if TYPE_CHECKING:  # annotations only: config imports this module for CrmProject
     from .workspace import Workspace
 
 __all__ = [
+    "BENEFIT_COLUMNS",
     "CATEGORIES",
     "COMPONENTS",
     "COMPONENT_COLUMNS",
@@ -89,6 +93,7 @@ __all__ = [
     "ComponentChoice",
     "CostItem",
     "CrmProject",
+    "EarlierSteps",
     "EfficiencyDip",
     "ExtraCost",
     "MessageText",
@@ -99,12 +104,15 @@ __all__ = [
     "ReadinessSettings",
     "RiskSettings",
     "Scale",
+    "benefit_figures",
     "benefit_schedule",
+    "benefits_from_scenarios",
     "build",
     "category_name",
     "components_first",
     "cost_lines",
     "costs_by_year",
+    "earlier_steps",
     "monthly_costs",
     "phase_name",
     "phase_table",
@@ -112,6 +120,7 @@ __all__ = [
     "ramp",
     "readiness",
     "risk_register",
+    "scenario_benefits",
     "summary_dict",
     "tco",
 ]
@@ -314,7 +323,11 @@ class EfficiencyDip(_Strict):
 
 
 class BenefitItem(_Strict):
-    """A benefit typed in client.yaml (when the workbook does not pass the scenarios' figures)."""
+    """A benefit typed in client.yaml, counted on top of the scenarios' (:func:`scenario_benefits`).
+
+    For a benefit the scenarios of workbook 04 do not model (e.g. the extra sales a marketing
+    campaign is expected to bring); without scenarios, the only benefits.
+    """
 
     name: str = Field(min_length=1)
     yearly_amount: float
@@ -383,7 +396,8 @@ class OfferSettings(_Strict):
     ----------
     coupon_value : float, optional
         Value of the coupon in the client's currency; default 5 % of the segment's yearly revenue
-        per customer, rounded to two significant figures.
+        per customer (of its lifetime spend per year when it bought nothing in the window),
+        rounded to two significant figures.
     redemption_rate : float
         Share of the targeted customers still active (``probability_alive``) who redeem it.
     uplift : float
@@ -1127,6 +1141,230 @@ def benefit_schedule(plan: Plan, benefits: Sequence[Benefit] | None = None, *,
 
 
 # --------------------------------------------------------------------------------------------
+# Benefits from the scenarios of workbook 04
+# --------------------------------------------------------------------------------------------
+
+#: Columns of :func:`scenario_benefits` for a Table.
+BENEFIT_COLUMNS = {"name": ("plan_col_benefit_source", "text"),
+                   "origin_name": ("plan_col_benefit_origin", "text"),
+                   "cost_change": ("plan_col_cost_to_serve_change", "money"),
+                   "profit_change": ("plan_col_profit_change", "money"),
+                   "retention_effect": ("plan_col_retention_effect", "money"),
+                   "yearly_benefit": ("plan_col_yearly_benefit", "money"),
+                   "counted_name": ("plan_col_counted", "text")}
+
+
+def _change_key(change: Any) -> str:
+    dump = change.model_dump(mode="json") if hasattr(change, "model_dump") else change
+    return repr(sorted(dump.items())) if isinstance(dump, Mapping) else repr(dump)
+
+
+def _covered(scenarios: Sequence[Any]) -> list[bool]:
+    """For each scenario, whether all its changes are in scenarios with fewer changes.
+
+    Such a scenario — workbook 04's "all the suggestions together" — repeats the others, and
+    counting it too would count its benefits twice.
+    """
+    keys = [[_change_key(c) for c in s.changes] for s in scenarios]
+    out = []
+    for i, own in enumerate(keys):
+        smaller: set[str] = set()
+        for j, other in enumerate(keys):
+            if j != i and len(other) < len(own):
+                smaller.update(other)
+        out.append(bool(own) and all(k in smaller for k in own))
+    return out
+
+
+def scenario_benefits(model: Any, scenarios: Sequence[Any], *, plan: Plan | None = None,
+                      lang: str | None = None) -> pd.DataFrame:
+    """The yearly benefit of each scenario of workbook 04, ready to become a :class:`Benefit`.
+
+    A scenario (:class:`crmkit.scenarios.Scenario`) is evaluated on the
+    :class:`crmkit.scenarios.ScenarioModel` of the same customers. Its **yearly benefit** is the
+    change in the yearly profit after serving costs, corrected for how long the customers stay:
+
+    ``Σ_s profit′_s × L′_s / L_s − profit_s``
+
+    per segment ``s``, where ``profit`` is the yearly gross margin minus the cost to serve (today
+    and in the scenario, ′), and ``L = Σ_{t<H} (r / (1 + d))^t`` is the discounted number of
+    years a customer stays over the horizon at the segment's yearly retention ``r`` (today) or
+    ``r′`` (scenario), with the model's discount rate ``d`` and horizon ``H``
+    (:func:`crmkit.cost_benefit.lifetime_factor`). So:
+
+    - ``profit_change`` (``Σ profit′ − profit``) is what the scenario saves or earns a year at
+      today's customer numbers: a cheaper relationship, a margin change;
+    - ``retention_effect`` (``Σ profit′ × (L′/L − 1)``) is the yearly equivalent of customers
+      staying longer (or leaving sooner): a segment's profit a year over the horizon is
+      proportional to ``L``. A retention change on a segment that loses money per customer
+      lowers the benefit, as it does the net value of workbook 04;
+    - a discount-rate change of the scenario is a way of valuing, not a cash flow: ``L′`` is
+      taken at the model's own rate.
+
+    Scenarios are taken as all implemented together, each a benefit of its own; a scenario all
+    of whose changes belong to scenarios with fewer changes (workbook 04's "all the suggestions
+    together") is listed but not counted (``counted`` False), so nothing counts twice.
+
+    Parameters
+    ----------
+    model : crmkit.scenarios.ScenarioModel
+    scenarios : list of Scenario or mappings
+        The ones workbook 04 compares (:func:`crmkit.scenarios.proposed`).
+    plan : Plan, optional
+        When given, the benefits typed in ``crm_project.benefits.items`` are added as rows of
+        their own (``origin`` ``client.yaml``; they are counted on top of the scenarios).
+    lang : {"en", "es"}, optional
+        Adds ``origin_name`` and ``counted_name`` as text.
+
+    Returns
+    -------
+    DataFrame
+        One row per benefit: ``name``, ``note``, ``origin`` (``scenario`` or ``client.yaml``),
+        ``cost_change`` (yearly cost to serve), ``profit_change``, ``retention_effect``,
+        ``yearly_benefit``, ``counted``, ``ramp_months`` (None: the plan's default) and
+        ``start``. Scenario figures are NaN on client.yaml rows except ``yearly_benefit``.
+    """
+    from .cost_benefit import lifetime_factor
+    from .scenarios import _scenario
+
+    specs = [_scenario(s) for s in scenarios]
+    counted = [not c for c in _covered(specs)]
+    rows = []
+    for spec, keep in zip(specs, counted, strict=True):
+        result = model.evaluate(spec)
+        base, new = result.base, result.scenario
+        before = lifetime_factor(base["retention"], model.discount_rate, model.horizon_years)
+        after = lifetime_factor(new["retention"], model.discount_rate, model.horizon_years)
+        profit_change = float((new["profit"] - base["profit"]).sum())
+        retention_effect = float((new["profit"] * (after / before - 1.0)).sum())
+        rows.append({"name": spec.name, "note": spec.note, "origin": "scenario",
+                     "cost_change": float((new["cost"] - base["cost"]).sum()),
+                     "profit_change": profit_change, "retention_effect": retention_effect,
+                     "yearly_benefit": profit_change + retention_effect, "counted": keep,
+                     "ramp_months": None, "start": "launch"})
+    for item in (plan.default_benefits if plan is not None else []):
+        rows.append({"name": item.name, "note": "", "origin": "client.yaml",
+                     "cost_change": np.nan, "profit_change": np.nan,
+                     "retention_effect": np.nan, "yearly_benefit": float(item.yearly_amount),
+                     "counted": True, "ramp_months": item.ramp_months, "start": item.start})
+    frame = pd.DataFrame(rows, columns=["name", "note", "origin", "cost_change",
+                                        "profit_change", "retention_effect", "yearly_benefit",
+                                        "counted", "ramp_months", "start"])
+    frame["counted"] = frame["counted"].astype(bool)
+    frame["ramp_months"] = frame["ramp_months"].astype(object)
+    if lang is not None:
+        frame["origin_name"] = [t(f"plan_benefit_origin_{o.replace('.yaml', '')}", lang)
+                                for o in frame["origin"]]
+        frame["counted_name"] = [t("plan_counted_yes" if c else "plan_counted_no", lang)
+                                 for c in frame["counted"]]
+    return frame
+
+
+def benefits_from_scenarios(model: Any, scenarios: Sequence[Any], *,
+                            plan: Plan | None = None) -> list[Benefit]:
+    """The :class:`Benefit` of each counted scenario (and client.yaml item): the cash-flow input.
+
+    ``benefits_from_scenarios(model, proposed, plan=plan)`` is what
+    :func:`crmkit.finance.cash_flows` takes; the figures and the rule that skips a repeated
+    scenario are those of :func:`scenario_benefits`. Each benefit ramps up from go-live over the
+    plan's ``benefits.ramp_months`` (client.yaml items keep their own ramp and start).
+    """
+    frame = scenario_benefits(model, scenarios, plan=plan)
+    out = []
+    for row in frame[frame["counted"]].itertuples(index=False):
+        ramp_months = None if row.ramp_months is None or pd.isna(row.ramp_months) \
+            else int(row.ramp_months)
+        out.append(Benefit(str(row.name), float(row.yearly_benefit), ramp_months, row.start))
+    return out
+
+
+def benefit_figures(frame: pd.DataFrame, plan: Plan | None = None, *,
+                    suggested: bool = False) -> dict:
+    """Key figures of :func:`scenario_benefits` for ``results.json`` and the prose.
+
+    ``yearly_total`` (the counted benefits a year, fully ramped up), ``scenarios`` (scenario
+    rows), ``counted`` and ``not_counted`` (rows), ``client_items`` (client.yaml rows),
+    ``negative`` (names of counted benefits below zero), ``largest`` (the counted benefit with the
+    largest yearly amount: ``name``, ``yearly_benefit``; None without one), ``ramp_months`` (the
+    plan's default ramp-up) and ``suggested`` (as given: the scenarios were suggested by
+    workbook 04's verdicts).
+    """
+    counted = frame[frame["counted"]]
+    largest = None if counted.empty else counted.loc[counted["yearly_benefit"].idxmax()]
+    return {"yearly_total": float(counted["yearly_benefit"].sum()),
+            "scenarios": int((frame["origin"] == "scenario").sum()),
+            "counted": int(len(counted)), "not_counted": int((~frame["counted"]).sum()),
+            "client_items": int((frame["origin"] == "client.yaml").sum()),
+            "negative": [str(n) for n in counted.loc[counted["yearly_benefit"] < 0, "name"]],
+            "largest": None if largest is None else {
+                "name": str(largest["name"]), "yearly_benefit": float(largest["yearly_benefit"])},
+            "ramp_months": int(plan.benefit_ramp_months) if plan is not None else None,
+            "suggested": bool(suggested)}
+
+
+@dataclass
+class EarlierSteps:
+    """What workbook 05 takes from workbooks 01-04, recomputed from the workspace.
+
+    Attributes
+    ----------
+    customers : DataFrame
+        The per-customer table of workbook 02.
+    cost : crmkit.cost_to_serve.CostToServe
+        The cost to serve of workbook 03.
+    model : crmkit.scenarios.ScenarioModel
+        Workbook 04's scenario model.
+    scenarios : list of crmkit.scenarios.Scenario
+        The scenarios workbook 04 compares: client.yaml's, else the suggested ones.
+    suggested : bool
+        True when client.yaml has no scenarios and they were suggested.
+    objective : crmkit.context.Recommendation
+        Workbook 01's objective (``objective.chosen``).
+    gap : crmkit.relationships.Gap
+        Workbook 03's relationship gap.
+    """
+
+    customers: pd.DataFrame
+    cost: Any
+    model: Any
+    scenarios: list
+    suggested: bool
+    objective: Any
+    gap: Any
+
+
+def earlier_steps(wb: Any) -> EarlierSteps:
+    """Recompute what the plan needs from the earlier workbooks, with their own calls.
+
+    The per-customer table is the run's ``tables/customers.parquet`` when workbook 02 wrote it
+    (else computed on the spot); the cost to serve, scenario model and scenarios are those of
+    workbooks 03 and 04, the objective that of workbook 01 — the same functions on the same
+    workspace, so the figures are the same, and workbook 05 runs alone.
+
+    Parameters
+    ----------
+    wb : crmkit.workbook.Workbook
+    """
+    from . import context, cost_benefit, cost_to_serve, relationships, scenarios
+
+    ws, config = wb.ws, wb.config
+    customers = relationships.customer_table(wb)
+    cost = cost_to_serve.compute(customers, ws.interactions, config)
+    economics = cost_benefit.per_segment(customers, cost, config)
+    model = scenarios.ScenarioModel.from_cost(customers, cost, config)
+    proposed, suggested = scenarios.proposed(config, model, economics, wb.lang)
+    a = config.assumptions
+    indicators = context.indicators(ws.customers, ws.transactions, ws.as_of,
+                                    window_months=a.window_months, lapse_days=a.lapse_days,
+                                    survey=ws.survey)
+    objective = context.recommend_objective(config, indicators, wb.lang, wb.fmt)
+    expected = relationships.expectations(customers, ws.survey, config)
+    return EarlierSteps(customers=customers, cost=cost, model=model, scenarios=proposed,
+                        suggested=suggested, objective=objective,
+                        gap=relationships.gap(cost, expected))
+
+
+# --------------------------------------------------------------------------------------------
 # Readiness and risks
 # --------------------------------------------------------------------------------------------
 
@@ -1297,13 +1535,19 @@ class ComponentChoice:
     first: str
     sentence: str
     types_to_strengthen: list[str]
+    lang: str = "en"
 
     def as_dict(self) -> dict:
+        """Key figures: ``first``, ``order``, ``points``, ``rules``, ``types_to_strengthen``
+        and their names in the choice's language (``type_names``)."""
+        from .relationships import type_name
+
         return {"first": self.first,
                 "order": list(self.ranking["component"]),
                 "points": {r.component: int(r.points) for r in self.ranking.itertuples()},
                 "rules": list(self.rules["rule"]),
-                "types_to_strengthen": list(self.types_to_strengthen)}
+                "types_to_strengthen": list(self.types_to_strengthen),
+                "type_names": [type_name(k, self.lang) for k in self.types_to_strengthen]}
 
 
 def _read_gaps(gaps: Any) -> tuple[list[str], int]:
@@ -1407,7 +1651,7 @@ def components_first(objective: str, gaps: Any = None, lang: str = "en", *,
                  second=t(f"plan_component_{order[1]}", lang).lower(),
                  third=t(f"plan_component_{order[2]}", lang).lower(), reasons=reasons)
     return ComponentChoice(rules=rules, ranking=ranking, first=first, sentence=sentence,
-                           types_to_strengthen=types)
+                           types_to_strengthen=types, lang=lang)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1444,7 +1688,8 @@ def summary_dict(plan: Plan, returns: Returns | None = None,
         ``start_date``, ``go_live_date``, ``go_live_month``, ``end_date`` (ISO dates),
         ``project_months``, ``horizon_months``, ``discount_rate``, ``reference_revenue``,
         ``phases`` (list of {phase, label, start, finish, months, depends_on}), ``total_cost``,
-        ``one_off_cost``, ``recurring_cost``, ``human_cost``, ``efficiency_dip_cost``,
+        ``one_off_cost``, ``recurring_cost``, ``human_cost``, ``human_share`` (of the total;
+        None without costs), ``efficiency_dip_cost``,
         ``costs_by_category`` ({category: total}), ``tco_per_year`` (list of {year, months,
         total}); with ``returns``: ``npv``, ``irr_monthly``, ``irr_yearly``, ``payback_month``,
         ``payback_date``, ``payback_months_after_launch``, ``break_even_month``,
@@ -1472,6 +1717,8 @@ def summary_dict(plan: Plan, returns: Returns | None = None,
         "recurring_cost": _num(by_kind.get("recurring", 0.0)),
         "efficiency_dip_cost": _num(by_kind.get("dip", 0.0)),
         "human_cost": _num(costs.loc[costs["group"] == "human", "amount"].sum()),
+        "human_share": _num(costs.loc[costs["group"] == "human", "amount"].sum()
+                            / costs["amount"].sum(), 4) if costs["amount"].sum() > 0 else None,
         "costs_by_category": {c: _num(v) for c, v in
                               costs_by_year(plan)["total"].items()},
         "tco_per_year": [{"year": int(r.year), "months": int(r.months), "total": _num(r.total)}

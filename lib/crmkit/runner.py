@@ -2,9 +2,12 @@
 
 A run validates the workspace (nothing is written when it is invalid), executes the numbered
 workbooks in order with papermill, merges each workbook's key figures into ``results.json``,
-renders ``report.html`` and records ``run.json`` (checksums of the inputs, parameters, package
-versions, timings). Everything is written into a hidden staging folder beside the final one and
-renamed into place at the end, so ``REPORTS_DIR/<slug>/<timestamp>/`` appears whole or not at all.
+writes the key tables the workbooks exported into ``tables.xlsx``, renders ``report.html``,
+prints it to ``report.pdf`` with headless Chromium (when there is none, or it fails, a one-line
+notice says so on stderr and the run goes on without the PDF) and records ``run.json``
+(checksums of the inputs, parameters, package versions, timings). Everything is written into a
+hidden staging folder beside the final one and renamed into place at the end, so
+``REPORTS_DIR/<slug>/<timestamp>/`` appears whole or not at all (the PDF included).
 
 When a workbook fails, the staging folder is renamed ``<timestamp>-failed`` so that the executed
 notebook with the error can be opened; earlier runs are never touched.
@@ -24,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__, paths
+from .i18n import Formatter, t
 from .report import render_report
 from .workspace import load_workspace
 
@@ -51,7 +55,7 @@ def _register_engine() -> str:
 
 
 #: The kernel's own start-up chatter (e.g. about TCP transport) is not for the consultant.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def workbooks() -> list[Path]:
@@ -183,7 +187,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
     try:
         if bar:
             bar.start()
-            task = bar.add_task("crmkit run", total=len(books) + 1)
+            task = bar.add_task("crmkit run", total=len(books) + 3)
         for book in books:
             if bar:
                 bar.update(task, description=f"{workspace.slug}: {book.stem}")
@@ -208,6 +212,12 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                 bar.advance(task)
 
         if bar:
+            bar.update(task, description=f"{workspace.slug}: tables.xlsx")
+        started = time.perf_counter()
+        _write_tables(staging, workspace.config, lang)
+        timings["xlsx"] = round(time.perf_counter() - started, 3)
+        if bar:
+            bar.advance(task)
             bar.update(task, description=f"{workspace.slug}: report")
         started = time.perf_counter()
         results = _merge_results(staging)
@@ -217,6 +227,14 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                              generated=now, as_of=workspace.as_of)
         (staging / "report.html").write_text(html, encoding="utf-8")
         timings["report"] = round(time.perf_counter() - started, 3)
+        if bar:
+            bar.advance(task)
+            bar.update(task, description=f"{workspace.slug}: report.pdf")
+        started = time.perf_counter()
+        notice = _print_pdf(staging, lang)
+        timings["pdf"] = round(time.perf_counter() - started, 3)
+        if notice:
+            print(notice, file=sys.stderr)  # above the progress bar when there is one
         if bar:
             bar.advance(task)
 
@@ -245,6 +263,28 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
         if bar:
             bar.stop()
     return Run(final, timings)
+
+
+def _write_tables(staging: Path, config, lang: str) -> Path:
+    """``tables.xlsx``: every table the workbooks exported, one sheet each, in ``lang``."""
+    from .exports import STAGED_DIR, staged_tables, write_workbook
+
+    fmt = Formatter(lang, config.currency)
+    tables = staged_tables(staging / STAGED_DIR, fmt)
+    return write_workbook(staging / "tables.xlsx", tables, fmt,
+                          title=t("xlsx_title", lang, client=config.name),
+                          header_color=config.branding.primary_color)
+
+
+def _print_pdf(staging: Path, lang: str) -> str | None:
+    """Print ``report.pdf`` beside ``report.html``; the notice to show when it was not written."""
+    from .pdf import chromium_path, print_pdf
+
+    if chromium_path() is None:
+        return t("pdf_unavailable", lang)
+    if print_pdf(staging / "report.html", staging / "report.pdf") is None:
+        return t("pdf_failed", lang)
+    return None
 
 
 def _failed(staging: Path, final: Path, book: Path, cell: int | None, error: str

@@ -72,8 +72,10 @@ def executive_summary(results: dict, fmt: Formatter) -> Summary:
     if plan:
         if plan.get("npv") is not None:
             out.cards.append((t("sum_npv", lang), fmt.money(plan["npv"])))
+        # payback_month is the index of the month (0 = the project's first month) from which
+        # the cumulative cash flow stays positive: it pays back within payback_month + 1 months.
         payback = plan.get("payback_month")
         out.cards.append((t("sum_payback", lang),
-                          t("sum_months", lang, months=payback) if payback is not None
+                          t("sum_months", lang, months=payback + 1) if payback is not None
                           else t("sum_no_payback", lang)))
     return out

@@ -5,6 +5,10 @@ ends with ``wb.save()``. Key figures recorded with :meth:`Workbook.record` go to
 ``RUN_DIR/results/<section>.json``; the runner merges them into ``results.json`` and the report
 fills the prose of the workbook's markdown cells from them. A workbook opened without a run
 folder (in JupyterLab, on the demo client) records in memory only.
+
+Key tables go to the run's ``tables.xlsx`` through :meth:`Workbook.export`, which returns the
+table it is given, so a cell can end with ``wb.export("xlsx_sheet_costs", Table(...))`` and still
+show it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .i18n import Formatter, t
 from .workspace import Workspace, load_workspace
+
+if TYPE_CHECKING:
+    from .tables import Table
 
 RESULTS_DIR = "results"
 
@@ -66,6 +73,7 @@ class Workbook:
         self.section = section
         self.run_dir = run_dir
         self.results: dict[str, Any] = {}
+        self._exported = 0
 
     @property
     def brand(self) -> dict[str, str]:
@@ -94,6 +102,32 @@ class Workbook:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.section}.json"
         path.write_text(json.dumps(self.results, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    def export(self, sheet_key: str, table: Table) -> Table:
+        """Put ``table`` on a sheet of the run's ``tables.xlsx``; return it unchanged.
+
+        With a run folder, the table's frame (only its shown columns) and its column spec are
+        kept under ``RUN_DIR/exports/`` (:func:`crmkit.exports.stage_table`); the runner writes
+        every workbook's tables into ``tables.xlsx`` after the last workbook, one sheet each, in
+        the order they were exported. Without a run folder, nothing is written.
+
+        Parameters
+        ----------
+        sheet_key : str
+            The sheet's title as a message key (``xlsx_sheet_…`` in ``messages/plan.yaml``).
+        table : crmkit.tables.Table
+        """
+        if self.run_dir is not None:
+            from .exports import STAGED_DIR, stage_table
+
+            self._exported += 1
+            stage_table(table, self.run_dir / STAGED_DIR, sheet=sheet_key,
+                        section=self.section, number=self._exported)
+        return table
+
+    def output_path(self, name: str) -> Path | None:
+        """A file of this run (e.g. ``target_lists/level1.csv``), or None without a run."""
+        return None if self.run_dir is None else self.run_dir / name
 
     def table_path(self, name: str) -> Path | None:
         """Where a per-customer table of this run goes (parquet), or None without a run."""

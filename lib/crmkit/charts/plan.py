@@ -4,6 +4,7 @@ Every chart is built on the shared theme (:func:`crmkit.charts.figure`), titled 
 through ``t()`` with keys in ``messages/plan.yaml``, with money axes in the client's currency
 (:meth:`~crmkit.i18n.Formatter.money_axis`). Client text (risk texts typed in client.yaml,
 segment names, benefit names) passes through :func:`crmkit.charts.safe` before reaching a label.
+
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from ..i18n import Formatter, t
 from ..plan import CATEGORIES, Plan, category_name, phase_name
 from ..plan import costs_by_year as _costs_by_year
 from ..plan import tco as _tco
-from . import figure, label_axes, palette, safe
+from . import PLOTLY_MIME, Chart, figure, label_axes, palette, safe
 
-__all__ = ["costs", "cumulative_cash_flow", "npv_tornado", "offer_roi",
-           "readiness", "risk_matrix", "timeline"]
+__all__ = ["PLOTLY_MIME", "costs", "cumulative_cash_flow", "npv_tornado",
+           "offer_roi", "readiness", "risk_matrix", "timeline"]
+
 
 PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
@@ -36,7 +37,7 @@ def _iso(day: dt.date) -> str:
 
 
 def timeline(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
-             accent: str = ACCENT) -> go.Figure:
+             accent: str = ACCENT) -> Chart:
     """The phases as a Gantt chart on a date axis, with go-live marked.
 
     Parameters
@@ -80,7 +81,7 @@ def timeline(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
 
 
 def costs(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
-                        accent: str = ACCENT) -> go.Figure:
+                        accent: str = ACCENT) -> Chart:
     """Costs per project year, stacked by category (human costs included)."""
     lang = fmt.lang
     table = _costs_by_year(plan)
@@ -106,7 +107,7 @@ def costs(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
 
 
 def cumulative_cash_flow(flows: pd.DataFrame, returns, fmt: Formatter, *,
-                         primary: str = PRIMARY, accent: str = ACCENT) -> go.Figure:
+                         primary: str = PRIMARY, accent: str = ACCENT) -> Chart:
     """Monthly net cash flow (bars) and its cumulative sum (line), payback marked.
 
     Parameters
@@ -153,7 +154,7 @@ def cumulative_cash_flow(flows: pd.DataFrame, returns, fmt: Formatter, *,
 
 
 def npv_tornado(sensitivity: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
-                accent: str = ACCENT) -> go.Figure:
+                accent: str = ACCENT) -> Chart:
     """The NPV tornado: how far the NPV moves with each assumption low and high.
 
     Parameters
@@ -184,7 +185,7 @@ def npv_tornado(sensitivity: pd.DataFrame, fmt: Formatter, *, primary: str = PRI
 
 
 def readiness(frame: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
-              accent: str = ACCENT) -> go.Figure:
+              accent: str = ACCENT) -> Chart:
     """People, process and technology readiness on the 1-5 scale.
 
     Parameters
@@ -207,7 +208,7 @@ def readiness(frame: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
 
 
 def risk_matrix(register: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
-                accent: str = ACCENT) -> go.Figure:
+                accent: str = ACCENT) -> Chart:
     """Likelihood × impact bubbles of the risk register, on green-amber-red zones.
 
     Each bubble shows the risk's ``number`` in the register (so the table beside the chart
@@ -260,7 +261,7 @@ def risk_matrix(register: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMAR
 
 
 def offer_roi(segments: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
-              accent: str = ACCENT) -> go.Figure:
+              accent: str = ACCENT) -> Chart:
     """Return on the level-2 offer per segment: ROI bars, with cost and margin on hover.
 
     Parameters
