@@ -1,7 +1,7 @@
 """Time the client's dashboard in a real browser: first render and each what-if update.
 
 Usage: .venv/bin/python benchmarks/dashboard.py [--client data/demo/retail] [--updates 10]
-       [--screenshot docs/dashboard.png]
+       [--reports reports] [--screenshot docs/dashboard.png]
 
 Starts ``crmkit dashboard`` on a copy of the client (127.0.0.1, a free port) and drives Debian's
 Chromium through Playwright. It prints
@@ -13,7 +13,12 @@ Chromium through Playwright. It prints
 - **first render, cold**: the same for a third visit right after those, when no spare kernel
   is ready, so the page waits for a kernel to start and run the notebook;
 - **what-if update**: from a key press on the retention slider (or a change of the relationship
-  type) to the what-if figures' text changing, over ``--updates`` moves: median and worst.
+  type) to the what-if figures' text changing, over ``--updates`` moves: median and worst;
+- **plan update**: the same for the plan's budget slider (cash flows and returns recomputed).
+
+Without ``--reports`` the client has no run, so the kernel segments and values the customers
+itself (the slower case); ``--reports reports`` after ``crmkit run data/demo/retail --out
+reports`` serves that run, as a consultant would (and gives the README's screenshot).
 
 Targets (issue 6): first render at most 6 s, each update at most 300 ms. Nothing is asserted;
 the figures depend on the machine. ``--screenshot`` saves the whole page (for the README).
@@ -48,13 +53,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(client: Path, folder: Path) -> tuple[subprocess.Popen, str]:
+def start(client: Path, folder: Path, reports: Path | None = None
+          ) -> tuple[subprocess.Popen, str]:
     """Start ``crmkit dashboard`` and return the process and the link it prints."""
     port = free_port()
     out = folder / "stdout.txt"
     process = subprocess.Popen(
         [sys.executable, "-m", "crmkit.cli", "dashboard", str(client), "--port", str(port),
-         "--reports", str(folder / "reports")],
+         "--reports", str((reports or folder / "reports").resolve())],
         stdout=out.open("w"), stderr=(folder / "stderr.txt").open("w"), cwd=folder,
         start_new_session=True)
     deadline = time.monotonic() + 60
@@ -110,7 +116,8 @@ def updates(page, count: int) -> tuple[list[float], list[float]]:
         before = figures.inner_text()
         handle.focus()
         started = time.perf_counter()
-        handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
+        # down first: the first segment may be at the highest retention the model allows
+        handle.press("ArrowLeft" if step % 2 == 0 else "ArrowRight")
         changed(page, before)
         slider.append((time.perf_counter() - started) * 1000)
     select = page.locator(".crm-whatif-type select")
@@ -128,6 +135,23 @@ def updates(page, count: int) -> tuple[list[float], list[float]]:
     return slider, dropdown
 
 
+def budget_updates(page, count: int) -> list[float]:
+    """Milliseconds from a key press on the plan's budget slider to new returns."""
+    figures = page.locator(".crm-plan-figures")
+    handle = page.locator(".crm-plan-budget .noUi-handle")
+    out = []
+    for step in range(count):
+        before = figures.inner_text()
+        handle.focus()
+        started = time.perf_counter()
+        handle.press("ArrowLeft" if step % 2 == 0 else "ArrowRight")
+        page.wait_for_function(
+            "b => document.querySelector('.crm-plan-figures').innerText != b", arg=before,
+            polling="raf")
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
 def screenshot(page, path: Path) -> None:
     """The whole page: the dashboard scrolls inside its own container, so grow the window."""
     height = page.evaluate("document.getElementById('rendered_cells').scrollHeight")
@@ -143,6 +167,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=10)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--screenshot", type=Path, default=None)
+    parser.add_argument("--reports", type=Path, default=None,
+                        help="serve the client's latest run from this reports folder")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -151,7 +177,7 @@ def main() -> None:
         folder = Path(tmp)
         client = folder / args.client.name
         shutil.copytree(args.client, client)
-        process, url = start(client, folder)
+        process, url = start(client, folder, args.reports)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium,
@@ -159,6 +185,7 @@ def main() -> None:
                 time.sleep(HEAT_SECONDS)
                 warm, warm_chart, page = first_render(browser, url)
                 slider, dropdown = updates(page, args.updates)
+                budget = budget_updates(page, args.updates)
                 if args.screenshot:
                     choice = page.locator(".crm-whatif-type select")
                     choice.select_option(label="Automated services")
@@ -171,7 +198,8 @@ def main() -> None:
         finally:
             stop(process)
 
-    print(f"client: {args.client}  (machine: {os.cpu_count()} CPUs, "
+    source = f"runs in {args.reports}" if args.reports else "no run"
+    print(f"client: {args.client}, {source}  (machine: {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f})")
     print(f"first render, pre-heated: key figures {warm:.2f} s, first chart {warm_chart:.2f} s")
     print(f"second visit, pre-heated: key figures {again:.2f} s, "
@@ -182,6 +210,8 @@ def main() -> None:
     if dropdown:
         print(f"what-if update, dropdown: median {statistics.median(dropdown):.0f} ms, "
               f"worst {max(dropdown):.0f} ms over {len(dropdown)} changes")
+    print(f"plan update, budget:      median {statistics.median(budget):.0f} ms, "
+          f"worst {max(budget):.0f} ms over {len(budget)} moves")
     if args.screenshot:
         print(f"screenshot: {args.screenshot}")
 

@@ -1,4 +1,4 @@
-"""The client's dashboard: its data, section builders, what-if adapter, CSV exports, serving setup.
+"""The client's dashboard: its data, section builders, what-if model, plan, CSV exports, serving.
 
 The browser tests (tests/test_dashboard_browser.py) check the served page itself; these check
 the pieces without a server or a browser.
@@ -19,7 +19,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from crmkit import cli, dashboard, paths, runner
+from crmkit import cli, cost_benefit, dashboard, finance, paths, runner, scenarios
 from crmkit.i18n import catalogue
 from crmkit.workspace import load_workspace
 
@@ -28,8 +28,26 @@ RETAIL = paths.DEMO_CLIENTS / "retail"
 
 @pytest.fixture(scope="module")
 def retail():
-    """The retail demo client without a run (fallback segments)."""
+    """The retail demo client without a run (segmented on the spot)."""
     return dashboard.load(RETAIL)
+
+
+def write_run(ws_path, tmp_path, results=None):
+    """A run folder of the small test client, with its per-customer table."""
+    ws = load_workspace(ws_path)
+    run = tmp_path / "reports" / "acme" / "2026-01-02T101500"
+    (run / "tables").mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(results or {}), encoding="utf-8")
+    (run / "run.json").write_text(json.dumps({"inputs": ws.checksums}), encoding="utf-8")
+    pd.DataFrame({
+        "customer_id": ["C1", "C2", "C3"], "segment": ["champions", "other", "other"],
+        "segment_name": ["Champions", "Other", "Other"], "recency_days": [5.0, 40.0, 30.0],
+        "frequency": [2, 1, 1], "monetary": [100.5, 80.0, 45.25],
+        "revenue_window": [100.5, 80.0, 45.25], "margin": [60.0, 24.0, 13.0],
+        "margin_window": [60.0, 24.0, 13.0], "tenure_days": [400.0, 400.0, 30.0],
+        "probability_alive": [0.9, 0.5, 0.6], "clv": [120.0, 40.0, 30.0],
+    }).to_parquet(run / "tables" / "customers.parquet")
+    return run
 
 
 def _all_widgets(widget):
@@ -45,47 +63,35 @@ def _html(widget) -> str:
 
 # --- data ---------------------------------------------------------------------------------
 
-def test_fallback_segments_follow_their_rules():
-    table = pd.DataFrame({
-        "frequency": [0, 5, 6, 1, 2],
-        "recency_days": [float("nan"), 400.0, 10.0, 20.0, 100.0],
-        "tenure_days": [float("nan"), 900.0, 700.0, 20.0, 600.0],
-    })
-    segments = dashboard.fallback_segments(table, lapse_days=180)
-    assert list(segments) == ["never_bought", "lapsed", "loyal", "new", "occasional"]
+def test_load_without_run_segments_the_customers_as_the_analysis_does(retail):
+    from crmkit.segmentation import segment_customers
+
+    assert retail.run_dir is None and retail.results == {}
+    table = segment_customers(retail.ws, retail.lang).table
+    assert list(retail.customers["segment"]) == list(table["segment"].astype(str))
+    assert retail.customers["clv"].sum() == pytest.approx(table["clv"].sum())
+    assert set(retail.segments.index) == set(table["segment"])
+    assert retail.segments["customers"].sum() == len(retail.ws.customers)
+    assert retail.indicators["customers"] == len(retail.ws.customers)
 
 
-def test_load_without_run_computes_everything_on_the_spot(make_workspace):
-    data = dashboard.load(make_workspace())
-    assert data.fallback and data.run_dir is None and data.results == {}
-    assert set(data.customers["customer_id"]) == {"C1", "C2", "C3"}
-    assert data.segments["customers"].sum() == 3
-    assert data.indicators["customers"] == 3
-    assert data.lang == "en" and data.fmt.currency == "EUR"
+def test_load_without_run_fails_as_the_analysis_would_on_too_little_data(make_workspace):
+    with pytest.raises(ValueError, match="repeat purchase"):
+        dashboard.load(make_workspace())
 
 
 def test_load_reads_the_run_folder(make_workspace, tmp_path):
     ws_path = make_workspace()
-    ws = load_workspace(ws_path)
-    run = tmp_path / "reports" / "acme" / "2026-01-02T101500"
-    (run / "tables").mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps(
-        {"context": {"indicators": {"customers": 99, "repeat_rate": 0.5}}}), encoding="utf-8")
-    (run / "run.json").write_text(json.dumps({"inputs": ws.checksums}), encoding="utf-8")
-    pd.DataFrame({
-        "customer_id": ["C1", "C2", "C3"], "segment": ["champions", "other", "other"],
-        "segment_name": ["Champions", "Other", "Other"], "recency_days": [5.0, 40.0, 30.0],
-        "frequency": [2, 1, 1], "monetary": [100.5, 80.0, 45.25],
-        "revenue_window": [100.5, 80.0, 45.25], "margin": [60.0, 24.0, 13.0],
-        "margin_window": [60.0, 24.0, 13.0], "probability_alive": [0.9, 0.5, 0.6],
-        "clv": [120.0, 40.0, 30.0],
-    }).to_parquet(run / "tables" / "customers.parquet")
-
+    run = write_run(ws_path, tmp_path,
+                    {"context": {"indicators": {"customers": 99, "repeat_rate": 0.5}}})
     data = dashboard.load(ws_path, run, "es")
-    assert not data.fallback and not data.stale
+    assert not data.stale and data.run_dir == run
     assert data.indicators["customers"] == 99
     assert list(data.segments.index) == ["champions", "other"]
-    assert data.segments.loc["other", "retention"] == pytest.approx(0.55)
+    table = pd.read_parquet(run / "tables" / "customers.parquet")
+    expected = cost_benefit.retention_by_segment(table, data.ws.config)
+    assert data.segments["retention"].to_dict() == pytest.approx(expected.to_dict())
+    assert list(data.model.segments) == ["champions", "other"]
     assert "Valor de vida" in dashboard.key_figure_cards(data)
 
     (run / "run.json").write_text(json.dumps({"inputs": {"customers.csv": "changed"}}))
@@ -104,9 +110,11 @@ def test_latest_run_skips_failed_hidden_and_incomplete_runs(tmp_path):
     assert dashboard.latest_run(tmp_path, "nobody") is None
 
 
-def test_load_takes_the_client_from_the_serving_process(monkeypatch, make_workspace):
-    monkeypatch.setenv(dashboard.ENV_CLIENT, str(make_workspace()))
-    monkeypatch.setenv(dashboard.ENV_RUN, "")
+def test_load_takes_the_client_from_the_serving_process(monkeypatch, make_workspace,
+                                                          tmp_path):
+    ws_path = make_workspace()
+    monkeypatch.setenv(dashboard.ENV_CLIENT, str(ws_path))
+    monkeypatch.setenv(dashboard.ENV_RUN, str(write_run(ws_path, tmp_path)))
     monkeypatch.setenv(dashboard.ENV_LANGUAGE, "es")
     data = dashboard.load()
     assert data.ws.slug == "acme" and data.lang == "es"
@@ -114,32 +122,64 @@ def test_load_takes_the_client_from_the_serving_process(monkeypatch, make_worksp
 
 # --- what-if ------------------------------------------------------------------------------
 
-def test_what_if_adapter_without_change_keeps_todays_figures(retail):
+def _library_model(data):
+    """The scenario model built with the library alone, from the same per-customer table."""
+    table = data.customers.drop(columns="relationship_today")
+    return scenarios.ScenarioModel.from_tables(table, data.ws.interactions, data.ws.config)
+
+
+@pytest.mark.parametrize("segment, target, cost_rate, retention", [
+    ("champions", "dedicated_personal_assistance", 0.0, 0.0),
+    ("hibernating", "automated_services", 0.0, 0.0),
+    ("loyal", "self_service", -0.2, 0.05),
+    ("at_risk", "dedicated_personal_assistance", 0.3, -0.1),
+])
+def test_what_if_figures_are_the_scenario_models(retail, segment, target, cost_rate,
+                                                 retention):
+    figures = dashboard.what_if_model(retail)(segment, target, cost_rate, retention)
+    library = _library_model(retail)
+    result = library.what_if(segment, target, cost_rate_change=cost_rate,
+                             retention_change=retention)
+    i = library.segments.index(segment)
+    for name in dashboard.WHAT_IF_FIGURES:
+        assert figures[f"{name}_before"] == pytest.approx(result.base[name][i])
+        assert figures[f"{name}_after"] == pytest.approx(result.scenario[name][i])
+        assert figures[f"total_{name}_before"] == pytest.approx(result.totals[f"{name}_base"])
+        assert figures[f"total_{name}_after"] == pytest.approx(result.totals[name])
+    assert figures["retention_after"] == pytest.approx(result.scenario["retention"][i])
+
+
+def test_what_if_without_change_keeps_todays_figures(retail):
     model = dashboard.what_if_model(retail)
     for segment in model.segments():
         figures = model(segment, model.current_type(segment), 0.0, 0.0)
         for name in dashboard.WHAT_IF_FIGURES:
-            assert figures[f"{name}_after"] == pytest.approx(figures[f"{name}_before"])
+            assert figures[f"{name}_after"] == figures[f"{name}_before"]
+            assert figures[f"total_{name}_after"] == figures[f"total_{name}_before"]
 
 
-def test_what_if_adapter_moves_costs_and_retention(retail):
+def test_what_if_moves_costs_rates_and_retention(retail):
     model = dashboard.what_if_model(retail)
-    segment = next(iter(model.segments()))
+    segment = "hibernating"
     today = model.current_type(segment)
-    assert today == "dedicated_personal_assistance"
+    assert today == retail.model.main_type(segment) == "dedicated_personal_assistance"
     cheaper = model(segment, "automated_services", 0.0, 0.0)
     assert cheaper["cost_after"] < cheaper["cost_before"]
     assert cheaper["profit_after"] > cheaper["profit_before"]
-    halved = model(segment, today, -0.5, 0.0)
-    assert halved["cost_after"] == pytest.approx(halved["cost_before"] / 2)
+    assert cheaper["total_cost_after"] < cheaper["total_cost_before"]
+    # a cost rate is the team's: every segment served by that type gets it
+    rate = model(segment, today, -0.5, 0.0)
+    saved = rate["cost_before"] - rate["cost_after"]
+    assert saved > 0
+    assert rate["total_cost_before"] - rate["total_cost_after"] > saved
     kept = model(segment, today, 0.0, 0.05)
-    assert kept["retention_after"] == pytest.approx(
-        min(1.0, kept["retention_before"] + 0.05))
+    assert kept["retention_after"] == pytest.approx(kept["retention_before"] + 0.05)
     assert kept["value_after"] > kept["value_before"]
-    assert kept["npv_after"] > kept["npv_before"]
+    assert kept["profit_after"] == kept["profit_before"]  # a year's profit: no retention in it
+    assert kept["net_value_after"] != kept["net_value_before"]
 
 
-def test_what_if_adapter_is_fast_enough_for_a_slider(retail):
+def test_what_if_is_fast_enough_for_a_slider(retail):
     import time
 
     model = dashboard.what_if_model(retail)
@@ -169,8 +209,10 @@ class RecordingModel:
         self.calls.append((segment, relationship_type, cost_rate_change, retention_change))
         out = {}
         for name in dashboard.WHAT_IF_FIGURES:
-            out[f"{name}_before"] = 100.0
-            out[f"{name}_after"] = 100.0 + 1000 * retention_change - 10 * cost_rate_change
+            for prefix in ("", "total_"):
+                out[f"{prefix}{name}_before"] = 100.0
+                out[f"{prefix}{name}_after"] = (100.0 + 1000 * retention_change
+                                                - 10 * cost_rate_change)
         out.update(retention_before=0.5, retention_after=0.5 + retention_change)
         return out
 
@@ -219,23 +261,54 @@ def test_charts_are_plotly_outputs_of_the_widgets(retail):
 def test_segment_explorer_shows_the_chosen_segment(retail):
     section = dashboard.segment_explorer(retail)
     choice = next(w for w in _all_widgets(section) if isinstance(w, widgets.Dropdown))
-    choice.value = "lapsed"
-    row = retail.segments.loc["lapsed"]
+    choice.value = "hibernating"
+    row = retail.segments.loc["hibernating"]
     assert retail.fmt.number(row["customers"]) in _html(section)
-    assert "provisional" in _html(section)  # the fallback says so
 
 
-def test_client_text_is_escaped(make_workspace):
+def test_client_text_is_escaped(make_workspace, tmp_path):
     ws = make_workspace(config_overrides={"name": "<script>alert(1)</script> Ltd"})
-    html = _html(dashboard.header(dashboard.load(ws)))
+    html = _html(dashboard.header(dashboard.load(ws, write_run(ws, tmp_path))))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_plan_is_a_placeholder_until_the_plan_library_exists(retail, monkeypatch):
-    import importlib.util
+def test_plan_view_is_workbook_05s_plan_and_benefits(retail):
+    from crmkit import plan as plan_lib
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert "implementation plan" in _html(dashboard.plan(retail))
+    view = dashboard.plan_view(retail)
+    ws = retail.ws
+    project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
+    model = _library_model(retail)
+    verdicts = cost_benefit.per_segment(retail.customers, retail.cost, ws.config)
+    proposed, _ = scenarios.proposed(ws.config, model, verdicts, "en")
+    benefits = plan_lib.benefits_from_scenarios(model, proposed, plan=project)
+    assert [b.name for b in view.benefits] == [b.name for b in benefits]
+    assert [b.yearly_amount for b in view.benefits] == pytest.approx(
+        [b.yearly_amount for b in benefits])
+    assert finance.returns(view.flows()).npv == pytest.approx(
+        finance.evaluate(project, benefits).npv)
+
+
+def test_plan_shows_timeline_and_returns_and_the_budget_moves_them(retail):
+    import time
+
+    section = dashboard.plan(retail)
+    charts = [w for w in _all_widgets(section) if isinstance(w, widgets.Output)]
+    assert len(charts) == 2
+    assert all(dashboard.PLOTLY_MIME in c.outputs[0]["data"] for c in charts)
+    budget = next(w for w in _all_widgets(section) if isinstance(w, widgets.FloatSlider))
+    view = dashboard.plan_view(retail)
+    full = finance.returns(view.flows(1.0))
+    assert retail.fmt.money(full.npv) in _html(section)
+    assert "Net present value" in _html(section) and "Payback" in _html(section)
+    before = charts[1].outputs
+    started = time.perf_counter()
+    budget.value = 0.5
+    assert time.perf_counter() - started < 0.3
+    half = finance.returns(view.flows(0.5))
+    assert half.npv > full.npv and half.total_costs < full.total_costs
+    assert retail.fmt.money(half.npv) in _html(section)
+    assert charts[1].outputs != before
 
 
 def test_messages_exist_in_both_languages():

@@ -6,10 +6,12 @@ client only. This module holds both halves of that:
 - **the content**, as section builders the notebook calls (:func:`header`, :func:`overview`,
   :func:`segment_explorer`, :func:`what_if`, :func:`plan`, :func:`downloads`). Each takes the
   data it needs in a :class:`DashboardData` (loaded by :func:`load` from the latest run, or
-  computed on the spot from the workspace when there is none) and returns an ipywidgets widget.
-  The what-if section is written against a small interface, :class:`WhatIfModel`; today an
-  adapter (:class:`TableWhatIf`) computes it from the per-customer table, and
-  :func:`what_if_model` is the single place where the real scenario module is wired in.
+  computed on the spot from the workspace, with the analysis' own segmentation, when there is
+  none) and returns an ipywidgets widget. The what-if section is written against a small
+  interface, :class:`WhatIfModel`, which :class:`ScenarioWhatIf` implements on workbook 04's
+  :class:`crmkit.scenarios.ScenarioModel` (built once per page); the plan section shows
+  workbook 05's plan (:mod:`crmkit.plan`) and its returns (:mod:`crmkit.finance`), the budget
+  adjustable.
 - **the serving**, :func:`serve`, behind ``crmkit dashboard``. Voila's defaults suit a developer
   serving their own notebooks on their own machine: a directory tree, any notebook rendered, the
   template chosen from the URL, images of the folder served, no token, another port taken
@@ -25,14 +27,16 @@ which :func:`load` reads. Voila itself only forwards widget messages from the br
 kernel (``comm_*``, ``kernel_info_request``, ``shutdown_request``); an ``execute_request`` sent
 by a browser is dropped, so the page can run no code of its own in the kernel.
 
-Notes on speed. A visit needs a kernel that imports pandas and plotly, reads the workspace and
-builds the sections (2-3 s on two cores), then the browser loads Voila's scripts and the widgets
-(2-3 s). Voila's pre-heating (:data:`POOL_SIZE` spare kernels that have run the notebook
-already) takes the first part out of the wait; the next spare kernel is heated
-:data:`FILL_DELAY` seconds later, once the page just served has its widgets, so that both do
-not fight for the processor. Charts are set as Output widgets' state (see :func:`_show`), and
-the what-if redraws HTML only, so that a move of a control is one small message each way
-(``benchmarks/dashboard.py`` measures both).
+Notes on speed. A visit needs a kernel that imports pandas and plotly, reads the workspace and the
+run's table, builds the scenario model and the plan and then the sections (2-3 s on two cores; about
+2 s more without a run, as the customers are then segmented and valued on the spot), then the
+browser loads Voila's scripts and the widgets (2-3 s). Voila's pre-heating (:data:`POOL_SIZE` spare
+kernels that have run the notebook already) takes the first part out of the wait; the next spare
+kernel is heated :data:`FILL_DELAY` seconds later, once the page just served has its widgets, so
+that both do not fight for the processor. Charts are set as Output widgets' state (see
+:func:`_show`), and the what-if redraws HTML only, so that a move of a control is one small message
+each way (``benchmarks/dashboard.py`` measures both); the plan's budget slider recomputes the cash
+flows and redraws one chart (some 50 ms in the kernel).
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ import contextlib
 import datetime as dt
 import functools
 import html
-import importlib.util
 import json
 import math
 import os
@@ -88,13 +91,12 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 #: Characters that make a spreadsheet read a cell as a formula (CSV/formula injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-#: The four figures of a what-if, each reported before and after the change.
-WHAT_IF_FIGURES = ("cost", "value", "profit", "npv")
+#: The four figures of a what-if, each reported before and after the change, for the segment
+#: and in total (:class:`ScenarioWhatIf`; ``net_value`` is shown as the net present value).
+WHAT_IF_FIGURES = ("cost", "value", "profit", "net_value")
 
-#: The fallback segments, best first (see :func:`fallback_segments`).
-FALLBACK_SEGMENTS = ("loyal", "new", "occasional", "lapsed", "never_bought")
-#: Purchase days from which an active customer counts as a loyal regular (fallback segments).
-LOYAL_MIN_PURCHASES = 4
+#: The budget slider of the plan section: the share of the planned costs, lowest and highest.
+BUDGET_RANGE = (0.5, 1.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,16 +120,19 @@ class DashboardData:
     results : dict
         ``results.json`` of the run (empty without a run).
     customers : DataFrame
-        The per-customer table (docs/data-contract.md), from the run when it has one, else from
-        :func:`fallback_customer_table`, with three columns added here: ``relationship_type``
-        (the type the customer spent most minutes in), ``active_window`` and
-        ``active_previous`` (bought in the indicator window / the one before).
+        The per-customer table (docs/data-contract.md): the run's ``tables/customers.parquet``,
+        else :func:`crmkit.segmentation.segment_customers` on the spot (the same segmentation
+        and values as workbook 02), with ``relationship_today`` added here (the type the
+        customer spent most minutes in).
     segments : DataFrame
         One row per segment (:func:`segment_summary`), best value first.
     indicators : dict
         The context indicators (``crmkit.context.Indicators.as_dict()``).
-    fallback : bool
-        True when the segments are the simple on-the-spot grouping, not workbook 02's.
+    cost : crmkit.cost_to_serve.CostToServe
+        The cost to serve of the customers (workbook 03's).
+    model : crmkit.scenarios.ScenarioModel
+        The scenario model of workbook 04, built once per page; the what-if and the plan's
+        benefits are computed on it.
     stale : bool
         True when the workspace changed since the run (its checksums differ).
     relationship_names : dict
@@ -142,7 +147,8 @@ class DashboardData:
     customers: pd.DataFrame
     segments: pd.DataFrame
     indicators: dict
-    fallback: bool
+    cost: Any
+    model: Any
     stale: bool = False
     relationship_names: dict[str, str] = field(default_factory=dict)
 
@@ -151,6 +157,11 @@ class DashboardData:
         """The client's colours, as keyword arguments of the chart functions."""
         branding = self.ws.config.branding
         return {"primary": branding.primary_color, "accent": branding.accent_color}
+
+    @property
+    def horizon_years(self) -> float:
+        """The years customer value and net present value are counted over."""
+        return float(self.model.horizon_years)
 
     def t(self, key: str, **values) -> str:
         return t(key, self.lang, **values)
@@ -185,10 +196,21 @@ def load(client_dir: str | Path | None = None, run_dir: str | Path | None = None
         The client workspace.
     run_dir : path, optional
         A run folder of this client; its ``results.json`` and ``tables/customers.parquet`` are
-        used when present.
+        used when present. Without the table, the customers are segmented and valued on the
+        spot (:func:`crmkit.segmentation.segment_customers`: about 2 s more on a few thousand
+        customers, most of it importing scikit-learn and the value models).
     language : {"en", "es"}, optional
         Default: the client's language.
+
+    Raises
+    ------
+    ValueError
+        Without a run's table, when the value models cannot be fitted to the data (e.g. no
+        customer bought twice): the analysis (``crmkit run``) would fail the same way.
     """
+    from .cost_to_serve import compute as cost_to_serve
+    from .scenarios import ScenarioModel
+
     client_dir = client_dir or os.environ.get(ENV_CLIENT) or paths.DEMO_CLIENTS / "retail"
     run_dir = run_dir or os.environ.get(ENV_RUN) or None
     language = language or os.environ.get(ENV_LANGUAGE) or None
@@ -209,16 +231,21 @@ def load(client_dir: str | Path | None = None, run_dir: str | Path | None = None
         parquet = run / "tables" / "customers.parquet"
         if parquet.is_file():
             table = pd.read_parquet(parquet)
-    fallback = table is None or "segment" not in table
-    if fallback:
-        table = fallback_customer_table(ws, lang)
-    customers = _with_activity(table, ws)
+    if table is None or "segment" not in table:
+        from .segmentation import segment_customers
+
+        table = segment_customers(ws, lang).table
+    table = table.assign(customer_id=table["customer_id"].astype(str),
+                         segment=table["segment"].astype(str))
+    cost = cost_to_serve(table, ws.interactions, ws.config)
+    model = ScenarioModel.from_cost(table, cost, ws.config)
+    customers = _with_relationship(table, ws)
     indicators = (results.get("context") or {}).get("indicators") or _indicators(ws)
     names = relationship_names(lang)
-    segments = segment_summary(customers, ws, names)
+    segments = segment_summary(customers, ws, names, model)
     return DashboardData(ws=ws, lang=lang, fmt=fmt, run_dir=run, results=results,
                          customers=customers, segments=segments, indicators=indicators,
-                         fallback=fallback, stale=stale, relationship_names=names)
+                         cost=cost, model=model, stale=stale, relationship_names=names)
 
 
 def _indicators(ws: Workspace) -> dict:
@@ -229,81 +256,9 @@ def _indicators(ws: Workspace) -> dict:
                       lapse_days=a.lapse_days, survey=ws.survey).as_dict()
 
 
-def _margin(tx: pd.DataFrame, gross_margin: float) -> pd.Series:
-    """Gross margin amount per line: the margin column, else the assumed rate × amount."""
-    assumed = tx["amount"] * gross_margin
-    if "margin" in tx:
-        return tx["margin"].astype(float).fillna(assumed)
-    return assumed
-
-
-def fallback_customer_table(ws: Workspace, lang: str) -> pd.DataFrame:
-    """FALLBACK until workbook 02 has written ``tables/customers.parquet``: a simple table.
-
-    The columns are those of the contract's per-customer table that need no model
-    (``customer_id, segment, segment_name, recency_days, frequency, monetary, revenue_window,
-    margin, margin_window, tenure_days``); segments come from :func:`fallback_segments`.
-    Delete this function's use in :func:`load` once every run writes the table.
-    """
-    a = ws.config.assumptions
-    end = pd.Timestamp(ws.as_of)
-    tx = ws.transactions[ws.transactions["date"] <= end]
-    tx = tx.assign(margin_amount=_margin(tx, a.gross_margin))
-    start = end - pd.DateOffset(months=a.window_months)
-    per = tx.groupby("customer_id", observed=True).agg(
-        first=("date", "min"), last=("date", "max"), frequency=("date", "nunique"),
-        monetary=("amount", "sum"), margin=("margin_amount", "sum"))
-    recent = tx[tx["date"] > start].groupby("customer_id", observed=True).agg(
-        revenue_window=("amount", "sum"), margin_window=("margin_amount", "sum"))
-    table = pd.DataFrame({"customer_id": ws.customers["customer_id"].astype(str)})
-    table = table.join(per.join(recent), on="customer_id")
-    table["recency_days"] = (end - table["last"]).dt.days.astype(float)
-    table["tenure_days"] = (end - table["first"]).dt.days.astype(float)
-    table = table.drop(columns=["first", "last"])
-    for column in ("frequency", "monetary", "margin", "revenue_window", "margin_window"):
-        table[column] = table[column].fillna(0)
-    table["frequency"] = table["frequency"].astype(int)
-    table["segment"] = fallback_segments(table, lapse_days=a.lapse_days)
-    table["segment_name"] = table["segment"].map(
-        {key: t(f"dash_fallback_{key}", lang) for key in FALLBACK_SEGMENTS})
-    return table.reset_index(drop=True)
-
-
-def fallback_segments(table: pd.DataFrame, *, lapse_days: int) -> pd.Series:
-    """FALLBACK segmentation by recency and frequency, in the spirit of the managerial map.
-
-    Rules, in order: never bought; lapsed (no purchase for ``lapse_days``); loyal (active with
-    at least :data:`LOYAL_MIN_PURCHASES` purchase days); new (first purchase within
-    ``lapse_days``); occasional (every other active customer). Simple on purpose: it is shown
-    only until the run's own segmentation exists, and says so on the page.
-    """
-    frequency = table["frequency"].fillna(0)
-    recency = table["recency_days"]
-    conditions = [
-        frequency <= 0,
-        recency > lapse_days,
-        frequency >= LOYAL_MIN_PURCHASES,
-        table["tenure_days"] <= lapse_days,
-    ]
-    choices = ["never_bought", "lapsed", "loyal", "new"]
-    return pd.Series(np.select(conditions, choices, default="occasional"), index=table.index,
-                     dtype=object)
-
-
-def _with_activity(table: pd.DataFrame, ws: Workspace) -> pd.DataFrame:
-    """Add ``relationship_type``, ``active_window`` and ``active_previous`` per customer."""
-    a = ws.config.assumptions
-    end = pd.Timestamp(ws.as_of)
-    start = end - pd.DateOffset(months=a.window_months)
-    previous = end - pd.DateOffset(months=2 * a.window_months)
-    dates = ws.transactions.loc[ws.transactions["date"] <= end, ["customer_id", "date"]]
-    window_ids = set(dates.loc[dates["date"] > start, "customer_id"])
-    previous_ids = set(dates.loc[(dates["date"] > previous) & (dates["date"] <= start),
-                                 "customer_id"])
+def _with_relationship(table: pd.DataFrame, ws: Workspace) -> pd.DataFrame:
+    """Add ``relationship_today`` per customer: the type of most of its logged minutes."""
     out = table.copy()
-    out["customer_id"] = out["customer_id"].astype(str)
-    out["active_window"] = out["customer_id"].isin(window_ids)
-    out["active_previous"] = out["customer_id"].isin(previous_ids)
     main = pd.Series(dtype=object)
     if ws.interactions is not None and len(ws.interactions):
         minutes = (ws.interactions.groupby(["customer_id", "relationship_type"], observed=True)
@@ -311,7 +266,8 @@ def _with_activity(table: pd.DataFrame, ws: Workspace) -> pd.DataFrame:
         minutes = minutes.sort_values("minutes", ascending=False, kind="stable")
         main = minutes.drop_duplicates("customer_id").set_index("customer_id")[
             "relationship_type"]
-    out["relationship_type"] = out["customer_id"].map(main)
+        main.index = main.index.astype(str)
+    out["relationship_today"] = out["customer_id"].map(main)
     return out
 
 
@@ -335,9 +291,13 @@ def _section(config: Any, name: str) -> Any:
     return getattr(section, name, None) or {}
 
 
-def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str]
+def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str], model: Any
                     ) -> pd.DataFrame:
     """One row per segment: size, value, behaviour, retention, relationship and satisfaction.
+
+    Retention and the relationship today are the scenario model's (``model``, a
+    :class:`crmkit.scenarios.ScenarioModel` of the same customers), so that the segment
+    explorer and the what-if show the same figures.
 
     Returns
     -------
@@ -345,11 +305,11 @@ def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str
         Indexed by segment key, ordered by yearly margin (best first), with ``name,
         customers, customer_share, revenue_window, margin_window, margin_share,
         margin_per_customer, recency_days`` (median), ``frequency`` (mean), ``clv`` (mean; NaN
-        without the run's CLV), ``retention`` (share of the customers active in the previous
-        window who bought again in this one; the base's when the segment had none),
+        without CLV), ``retention`` (yearly: client.yaml's, else the share of the segment's
+        customers of a year's tenure or more who bought in the last year, as in workbook 04),
         ``satisfied`` (share answering 4-5; NaN without survey answers) and
-        ``relationship_type`` (the type with most minutes; the consultant's, else personal
-        assistance, when the log shows none).
+        ``relationship_type`` (the type whose activity costs the segment most; the
+        consultant's, else personal assistance, when the log shows none).
     """
     c = customers
     grouped = c.groupby("segment", sort=False, observed=True)
@@ -368,35 +328,19 @@ def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str
     total_margin = out["margin_window"].sum()
     out["margin_share"] = out["margin_window"] / total_margin if total_margin else np.nan
     out["margin_per_customer"] = out["margin_window"] / out["customers"]
-
-    # Retention measured inside segments defined by recent activity would be biased (a segment
-    # of recent buyers "keeps" all of them), so the base's year-on-year retention stands in
-    # unless the consultant declared the segment's or the run estimated P(alive).
-    base_previous = c["active_previous"].sum()
-    base_retention = ((c["active_previous"] & c["active_window"]).sum() / base_previous
-                      if base_previous else 0.5)
-    alive = (grouped["probability_alive"].mean() if "probability_alive" in c
-             else pd.Series(np.nan, index=out.index))
-    declared = {k: float(v) for k, v in _section(ws.config, "retention").items()}
-    out["retention"] = [declared.get(seg, alive.get(seg) if pd.notna(alive.get(seg))
-                                     else base_retention) for seg in out.index]
+    retention = dict(zip(model.segments, model.retention, strict=True))
+    out["retention"] = [float(retention[seg]) for seg in out.index]
 
     out["satisfied"] = np.nan
     if ws.survey is not None and len(ws.survey):
-        answers = ws.survey[["customer_id", "satisfaction"]].merge(
+        answers = ws.survey[["customer_id", "satisfaction"]].astype({"customer_id": str}).merge(
             c[["customer_id", "segment"]], on="customer_id")
         top_two = (answers["satisfaction"] >= 4).groupby(answers["segment"]).mean()
         out["satisfied"] = top_two.reindex(out.index)
 
     current = _section(ws.config, "current")
-    logged = pd.Series(dtype=object)
-    if ws.interactions is not None and len(ws.interactions):
-        minutes = ws.interactions.merge(c[["customer_id", "segment"]], on="customer_id")
-        logged = (minutes.groupby(["segment", "relationship_type"], observed=True)["minutes"]
-                  .sum().reset_index().sort_values("minutes", ascending=False, kind="stable")
-                  .drop_duplicates("segment").set_index("segment")["relationship_type"])
     out["relationship_type"] = [
-        logged.get(seg) or (list(current.get(seg) or []) or ["personal_assistance"])[0]
+        model.main_type(seg) or (list(current.get(seg) or []) or ["personal_assistance"])[0]
         for seg in out.index]
     out["relationship_name"] = out["relationship_type"].map(names)
     out = out.sort_values("margin_window", ascending=False, kind="stable")
@@ -405,7 +349,7 @@ def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str
 
 
 # --------------------------------------------------------------------------------------------
-# What-if: the interface, and today's adapter
+# What-if: the interface, and the scenario model behind it
 # --------------------------------------------------------------------------------------------
 
 class WhatIfModel(Protocol):
@@ -413,12 +357,14 @@ class WhatIfModel(Protocol):
 
     ``model(segment, relationship_type, cost_rate_change, retention_change)`` returns a dict
     with, for each figure in :data:`WHAT_IF_FIGURES` (``cost``, ``value``, ``profit``,
-    ``npv``), ``<figure>_before`` and ``<figure>_after`` in the client's currency, plus
-    ``retention_before`` and ``retention_after`` (yearly, 0-1). ``cost_rate_change`` is a
-    relative change of the cost rates of the chosen relationship type (``-0.2`` = 20 %
-    cheaper per minute); ``retention_change`` is a change of the segment's yearly retention
-    in absolute points (``0.05`` = five points more). It is called on every move of a control,
-    so it must answer in a few milliseconds.
+    ``net_value``), ``<figure>_before`` and ``<figure>_after`` for the segment and
+    ``total_<figure>_before`` and ``total_<figure>_after`` for all the customers, in the
+    client's currency, plus ``retention_before`` and ``retention_after`` (the segment's yearly
+    retention, 0-1). ``cost_rate_change`` is a relative change of the cost per minute of the
+    chosen relationship type (``-0.2`` = 20 % cheaper), for every segment it serves;
+    ``retention_change`` is a change of the segment's yearly retention in absolute points
+    (``0.05`` = five points more). It is called on every move of a control, so it must answer
+    in a few milliseconds.
     """
 
     def segments(self) -> dict[str, str]:
@@ -435,153 +381,73 @@ class WhatIfModel(Protocol):
         """The figures before and after the change."""
 
 
-class TableWhatIf:
-    """ADAPTER — what-ifs computed from the per-customer table, until ``crmkit.scenarios``.
+class ScenarioWhatIf:
+    """The what-if section's model: :meth:`crmkit.scenarios.ScenarioModel.what_if` as is.
 
-    For a segment of ``n`` customers with yearly gross margin ``m`` per customer, yearly cost to
-    serve ``c`` per customer and yearly retention ``r``, over the next year the customers who
-    stay bring ``value = r·n·m`` and cost ``cost = r·n·c``; ``profit = value − cost``; ``npv``
-    sums ``rᵗ·n·(m − c) / (1 + d)ᵗ`` over the horizon's years (``discount_rate`` and
-    ``horizon_months`` of client.yaml). Today's ``c`` is what the interaction log shows over the
-    last year (minutes × the type's cost per minute); a segment moved to another type is costed
-    at that type's catalogue volume (``minutes_per_interaction × interactions_per_year``) and
-    rate. Fixed yearly costs of a type are left out: they do not move with one segment.
+    The figures are the scenario model's, per segment and in total (see
+    :mod:`crmkit.scenarios`): ``cost`` is the yearly cost to serve; ``value`` the customers'
+    lifetime value over the horizon; ``profit`` the yearly gross margin minus the cost to serve
+    (it does not move with retention); ``net_value`` is the **net present value** of the
+    customers: their lifetime value minus what serving them costs over the years they stay
+    (the cost × the discounted retention-weighted number of years, ``lifetime_factor``), over
+    ``assumptions.horizon_months`` at ``assumptions.discount_rate``.
 
     Parameters
     ----------
-    segments : DataFrame
-        :func:`segment_summary`.
-    annual_cost : dict
-        Segment -> today's yearly cost to serve the whole segment.
-    drivers : dict
-        Relationship type -> ``{"minutes_per_customer": …, "cost_per_minute": …}``.
-    names : dict
-        Relationship type -> name.
-    discount_rate : float
-    horizon_years : int
-    months : int
-        Length of the window ``margin_window`` covers (scaled to a year).
+    model : crmkit.scenarios.ScenarioModel
+    segments : mapping
+        Segment key -> name, in the order to offer them.
+    types : mapping
+        Relationship-type key -> name.
+    current : mapping
+        Segment key -> the type it is served by today (shown, and the dropdown's start).
     """
 
-    def __init__(self, segments: pd.DataFrame, annual_cost: dict[str, float],
-                 drivers: dict[str, dict[str, float]], names: dict[str, str], *,
-                 discount_rate: float, horizon_years: int, months: int = 12):
-        self._segments = segments
-        self._cost = annual_cost
-        self._drivers = drivers
-        self._names = names
-        self.discount_rate = discount_rate
-        self.horizon_years = horizon_years
-        self._per_year = 12 / months
+    def __init__(self, model: Any, segments: Mapping[str, str], types: Mapping[str, str],
+                 current: Mapping[str, str]):
+        self.model = model
+        self._segments = dict(segments)
+        self._types = dict(types)
+        self._current = dict(current)
 
     @classmethod
-    def from_data(cls, data: DashboardData) -> TableWhatIf:
-        """Build the adapter from a dashboard's data (drivers: catalogue + client.yaml)."""
-        ws = data.ws
-        a = ws.config.assumptions
-        overrides = _section(ws.config, "cost_drivers")
-        drivers: dict[str, dict[str, float]] = {}
-        for key, entry in relationship_catalogue().items():
-            values = dict(entry.get("drivers") or {})
-            own = overrides.get(key) or {}
-            own = own if isinstance(own, Mapping) else own.model_dump(exclude_none=True)
-            values.update({k: v for k, v in own.items() if v is not None})
-            drivers[key] = {
-                "minutes_per_customer": float(values["minutes_per_interaction"])
-                * float(values["interactions_per_year"]),
-                "cost_per_minute": float(values["cost_per_minute"]),
-            }
-        cost = annual_cost_by_segment(data.customers, ws, data.segments, drivers)
-        return cls(data.segments, cost, drivers, data.relationship_names,
-                   discount_rate=a.discount_rate,
-                   horizon_years=max(1, round(a.horizon_months / 12)), months=a.window_months)
+    def from_data(cls, data: DashboardData) -> ScenarioWhatIf:
+        seg = data.segments
+        return cls(data.model, {str(k): str(v) for k, v in seg["name"].items()},
+                   data.relationship_names,
+                   {str(k): str(v) for k, v in seg["relationship_type"].items()})
 
     def segments(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self._segments["name"].items()}
+        return dict(self._segments)
 
     def relationship_types(self) -> dict[str, str]:
-        return dict(self._names)
+        return dict(self._types)
 
     def current_type(self, segment: str) -> str:
-        return str(self._segments.at[segment, "relationship_type"])
-
-    def _npv(self, retention: float, per_year: float) -> float:
-        d = self.discount_rate
-        return sum(retention ** year * per_year / (1 + d) ** year
-                   for year in range(1, self.horizon_years + 1))
-
-    def _figures(self, n: float, margin: float, cost: float, retention: float) -> dict:
-        value, spend = retention * margin, retention * cost
-        return {"cost": spend, "value": value, "profit": value - spend,
-                "npv": self._npv(retention, margin - cost), "retention": retention,
-                "customers": n}
+        return self._current[segment]
 
     def __call__(self, segment: str, relationship_type: str, cost_rate_change: float,
                  retention_change: float) -> dict[str, float]:
-        row = self._segments.loc[segment]
-        n = float(row["customers"])
-        margin = float(row["margin_window"]) * self._per_year
-        cost = float(self._cost.get(segment, 0.0))
-        retention = float(row["retention"])
-        if relationship_type == row["relationship_type"]:
-            new_cost = cost * (1 + cost_rate_change)
-        else:
-            drivers = self._drivers[relationship_type]
-            new_cost = (n * drivers["minutes_per_customer"] * drivers["cost_per_minute"]
-                        * (1 + cost_rate_change))
-        new_retention = min(max(retention + retention_change, 0.0), 1.0)
-        before = self._figures(n, margin, cost, retention)
-        after = self._figures(n, margin, new_cost, new_retention)
-        out = {f"{k}_before": v for k, v in before.items()}
-        out.update({f"{k}_after": v for k, v in after.items()})
+        result = self.model.what_if(segment, relationship_type,
+                                    cost_rate_change=cost_rate_change,
+                                    retention_change=retention_change)
+        i = self.model.segment_index(segment)
+        out: dict[str, float] = {}
+        for name in WHAT_IF_FIGURES:
+            out[f"{name}_before"] = float(result.base[name][i])
+            out[f"{name}_after"] = float(result.scenario[name][i])
+            out[f"total_{name}_before"] = result.total(name, "base")
+            out[f"total_{name}_after"] = result.total(name)
+        out["retention_before"] = float(result.base["retention"][i])
+        out["retention_after"] = float(result.scenario["retention"][i])
+        out["customers"] = float(result.base["customers"][i])
         return out
 
 
-def annual_cost_by_segment(customers: pd.DataFrame, ws: Workspace, segments: pd.DataFrame,
-                           drivers: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Today's yearly cost to serve each segment (part of the :class:`TableWhatIf` adapter).
-
-    Minutes logged in the last twelve months before ``as_of`` (scaled up when the log covers
-    less) × the cost per minute of their type; a segment the log does not show is costed at
-    its type's catalogue volume.
-    """
-    end = pd.Timestamp(ws.as_of)
-    start = end - pd.DateOffset(months=12)
-    cost: dict[str, float] = {}
-    if ws.interactions is not None and len(ws.interactions):
-        log = ws.interactions[(ws.interactions["date"] > start)
-                              & (ws.interactions["date"] <= end)]
-        covered = (end - max(start, ws.interactions["date"].min())).days
-        scale = 365.0 / covered if 0 < covered < 365 else 1.0
-        rate = log["relationship_type"].map(
-            {k: v["cost_per_minute"] for k, v in drivers.items()}).astype(float)
-        spent = (log["minutes"] * rate).groupby(log["customer_id"]).sum()
-        by_segment = customers.set_index("customer_id")["segment"]
-        per_segment = spent.groupby(by_segment.reindex(spent.index)).sum() * scale
-        cost.update({str(k): float(v) for k, v in per_segment.items()})
-    for segment, row in segments.iterrows():
-        if segment not in cost:
-            d = drivers.get(row["relationship_type"], {"minutes_per_customer": 0,
-                                                       "cost_per_minute": 0})
-            cost[segment] = float(row["customers"] * d["minutes_per_customer"]
-                                  * d["cost_per_minute"])
-    return cost
-
-
 def what_if_model(data: DashboardData) -> WhatIfModel:
-    """The scenario model behind the what-if section.
-
-    WIRING POINT. Today: the :class:`TableWhatIf` adapter. When ``crmkit.scenarios`` is ready,
-    return here an object with the :class:`WhatIfModel` interface around its
-    ``ScenarioModel`` (built once per page, e.g. ``ScenarioModel.from_tables(data.customers,
-    data.ws.interactions, data.ws.config)``): ``segments()`` from its ``segments``/``names``,
-    ``current_type(s)`` from ``main_type(s)``, and ``__call__`` from
-    ``what_if(segment, relationship_type, cost_rate_change=…, retention_change=…)``, reading
-    ``<figure>_before`` / ``<figure>_after`` from the result's ``base`` / ``scenario`` for the
-    segment (``npv`` being its ``net_value``). Then delete :class:`TableWhatIf` and
-    :func:`annual_cost_by_segment`; nothing else in the dashboard changes.
-    """
-    return TableWhatIf.from_data(data)
+    """The scenario model behind the what-if section: :class:`ScenarioWhatIf` on
+    ``data.model`` (built once per page by :func:`load`)."""
+    return ScenarioWhatIf.from_data(data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -662,9 +528,9 @@ def page_css(primary: str, accent: str) -> str:
 .crm-prepare-customers {{ background: var(--crm-accent); color: var(--crm-on-accent);
                          border-radius: 6px;
                          height: 36px; font-size: 14px; }}
-.crm-phases {{ display: flex; gap: 10px; flex-wrap: wrap; }}
-.crm-phase {{ flex: 1 1 150px; border-left: 4px solid var(--crm-accent); padding: 6px 12px;
-             background: #fbfcfd; font-size: 14px; }}
+.crm-whatif-figures h3 {{ font-size: 15px; color: var(--crm-ink); margin: 12px 0 4px 0; }}
+.crm-whatif-total .crm-card {{ border-top-color: var(--crm-accent); }}
+.crm-plan-budget {{ margin: 8px 0 4px 0; }}
 </style>"""
 
 
@@ -719,8 +585,6 @@ def header(data: DashboardData):
     else:
         bits.append(data.t("dash_no_run"))
     badges = []
-    if data.fallback:
-        badges.append(data.t("dash_fallback_badge"))
     if data.stale:
         badges.append(data.t("dash_stale_badge"))
     badge_html = "".join(f'<span class="crm-badge">{_esc(b)}</span> ' for b in badges)
@@ -843,43 +707,62 @@ def segment_explorer(data: DashboardData):
 
     choose.observe(changed, names="value")
     lead = data.t("dash_segments_lead")
-    if data.fallback:
-        lead += " " + data.t("dash_fallback_note", days=data.ws.config.assumptions.lapse_days,
-                             purchases=LOYAL_MIN_PURCHASES)
     return _section_box([w.HTML(_title(data.t("dash_segments"), lead)), choose, profile, chart],
                         "crm-explorer")
 
 
-def what_if_cards(data: DashboardData, figures: Mapping[str, float]) -> str:
-    """The what-if's four figures after the change, each with its change against today."""
+def _years(data: DashboardData) -> str:
+    years = data.horizon_years
+    return data.fmt.number(years, 0 if float(years).is_integer() else 1)
+
+
+def what_if_cards(data: DashboardData, figures: Mapping[str, float], prefix: str = "") -> str:
+    """The what-if's four figures after the change, each with its change against today.
+
+    ``prefix`` ``""`` gives the segment's figures, ``"total_"`` those of all the customers.
+    """
     fmt = data.fmt
     items = []
     for name in WHAT_IF_FIGURES:
-        before, after = figures[f"{name}_before"], figures[f"{name}_after"]
+        before, after = figures[f"{prefix}{name}_before"], figures[f"{prefix}{name}_after"]
         change = after - before
         # Less cost is good news; more of anything else is.
         good = change < 0 if name == "cost" else change > 0
         tone = "" if abs(change) < 0.5 else ("up" if good else "down")
         sign = "+" if change > 0.5 else ""
-        items.append(card(data.t(f"dash_whatif_{name}"), fmt.money(after),
+        items.append(card(data.t(f"dash_whatif_{name}", years=_years(data)), fmt.money(after),
                           data.t("dash_change", change=sign + fmt.money(change),
                                  before=fmt.money(before)), tone))
-    note = data.t("dash_whatif_retention", before=fmt.pct(figures["retention_before"], 1),
-                  after=fmt.pct(figures["retention_after"], 1))
-    return cards(items, "crm-whatif-figures") + f'<p class="crm-note">{_esc(note)}</p>'
+    css = "crm-whatif-total" if prefix else "crm-whatif-segment-figures"
+    return cards(items, css)
+
+
+def what_if_figures(data: DashboardData, figures: Mapping[str, float], segment_name: str
+                    ) -> str:
+    """The segment's figures, then all the customers' (a cost rate is every segment's), the
+    retention, and what the net present value is, in words."""
+    fmt = data.fmt
+    retention = data.t("dash_whatif_retention", before=fmt.pct(figures["retention_before"], 1),
+                       after=fmt.pct(figures["retention_after"], 1))
+    return ('<div class="crm-whatif-figures">'
+            f'<h3>{_esc(data.t("dash_whatif_segment_heading", segment=segment_name))}</h3>'
+            + what_if_cards(data, figures)
+            + f'<p class="crm-note">{_esc(retention)}</p>'
+            f'<h3>{_esc(data.t("dash_whatif_total_heading"))}</h3>'
+            + what_if_cards(data, figures, "total_")
+            + f'<p class="crm-note">{_esc(data.t("dash_whatif_npv_note", years=_years(data)))}'
+            "</p></div>")
 
 
 def what_if_bars(data: DashboardData, figures: Mapping[str, float]) -> str:
-    """Today against the what-if, cost, value and profit over the next year, as HTML bars.
+    """The segment today against the what-if, each figure on its own scale, as HTML bars.
 
     Drawn in HTML rather than plotly on purpose: a move of a control then costs one small
     message and no chart layout in the browser, which keeps each update well within 300 ms.
     """
-    names = ("cost", "value", "profit")
-    values = [abs(figures[f"{n}_{w}"]) for n in names for w in ("before", "after")]
-    top = max(values) or 1.0
     rows = []
-    for name in names:
+    for name in WHAT_IF_FIGURES:
+        top = max(abs(figures[f"{name}_before"]), abs(figures[f"{name}_after"])) or 1.0
         bars = []
         for when, label in (("before", data.t("dash_today")),
                             ("after", data.t("dash_after_change"))):
@@ -890,8 +773,9 @@ def what_if_bars(data: DashboardData, figures: Mapping[str, float]) -> str:
                         f'</span><span class="crm-bar-track"><span class="{css}" '
                         f'style="width:{width:.1f}%"></span></span><span class="crm-bar-value">'
                         f"{_esc(data.fmt.money(value))}</span></div>")
-        rows.append(f'<div class="crm-bar-group"><div class="crm-bar-title">'
-                    f'{_esc(data.t(f"dash_whatif_{name}"))}</div>{"".join(bars)}</div>')
+        title = data.t(f"dash_whatif_{name}", years=_years(data))
+        rows.append(f'<div class="crm-bar-group"><div class="crm-bar-title">{_esc(title)}'
+                    f'</div>{"".join(bars)}</div>')
     return (f'<div class="crm-bars"><div class="crm-bars-title">'
             f'{_esc(data.t("dash_whatif_chart_title"))}</div>{"".join(rows)}</div>')
 
@@ -935,7 +819,8 @@ def what_if(data: DashboardData, model: WhatIfModel | None = None):
 
     def redraw(_=None):
         figures = evaluate()
-        figures_html.value = (today["note"] + what_if_cards(data, figures)
+        figures_html.value = (today["note"]
+                              + what_if_figures(data, figures, segments[segment.value])
                               + what_if_bars(data, figures))
 
     def segment_changed(change):
@@ -958,27 +843,103 @@ def what_if(data: DashboardData, model: WhatIfModel | None = None):
                          controls, figures_html], "crm-whatif")
 
 
-def plan(data: DashboardData):
-    """The implementation timeline and returns, the budget adjustable — OPTIONAL section.
+# --------------------------------------------------------------------------------------------
+# The implementation plan and its returns, the budget adjustable
+# --------------------------------------------------------------------------------------------
 
-    When a ``crmkit.plan`` module exists and offers ``dashboard_section(data)`` (returning a
-    widget), it is shown here; until then, the four phases of a CRM implementation are listed
-    with a note that the plan comes with the plan step.
+@dataclass
+class PlanView:
+    """What the plan section shows: the plan, the benefits it is evaluated with, their source.
+
+    Attributes
+    ----------
+    project : crmkit.plan.Plan
+        :func:`crmkit.plan.build` on client.yaml's ``crm_project`` (defaults scaled to the
+        client's revenue).
+    benefits : list of crmkit.plan.Benefit
+        :func:`crmkit.plan.benefits_from_scenarios` of the scenarios workbook 04 compares
+        (client.yaml's, else the suggested ones), with client.yaml's own benefit items: the
+        returns are those of workbook 05.
+    """
+
+    project: Any
+    benefits: list
+
+    def flows(self, budget: float = 1.0) -> pd.DataFrame:
+        """Monthly cash flows with every cost but the efficiency dip × ``budget``."""
+        from .finance import cash_flows
+
+        return cash_flows(self.project, self.benefits, cost_factor=budget)
+
+
+def plan_view(data: DashboardData) -> PlanView:
+    """Build the plan and its benefits for the dashboard (ValueError: no plan can be built)."""
+    from . import plan as plan_lib
+    from .cost_benefit import per_segment
+    from .scenarios import proposed
+
+    ws = data.ws
+    project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
+    verdicts = per_segment(data.customers, data.cost, ws.config)
+    scenarios, _ = proposed(ws.config, data.model, verdicts, data.lang)
+    return PlanView(project, plan_lib.benefits_from_scenarios(data.model, scenarios,
+                                                              plan=project))
+
+
+def plan_cards(data: DashboardData, view: PlanView, r: Any, budget: float) -> str:
+    """The returns (``crmkit.finance.Returns``) at a budget, as HTML cards."""
+    fmt = data.fmt
+    items = [card(data.t("fin_npv"), fmt.money(r.npv)),
+             card(data.t("fin_payback"), r.payback_text(fmt)),
+             card(data.t("fin_total_costs"), fmt.money(r.total_costs),
+                  data.t("dash_plan_budget_note", share=fmt.pct(budget, 0))),
+             card(data.t("fin_total_benefits"), fmt.money(r.total_benefits))]
+    sources = "; ".join(f"{b.name}: {fmt.money(b.yearly_amount)}" for b in view.benefits)
+    note = (data.t("dash_plan_benefits", sources=sources) if sources
+            else data.t("dash_plan_no_benefits"))
+    return (f'<div class="crm-plan-figures">{cards(items, "crm-plan-returns")}'
+            f'<p class="crm-note">{_esc(note)}</p></div>')
+
+
+def plan(data: DashboardData):
+    """The implementation timeline and its returns, the budget adjustable.
+
+    The plan and its benefits are workbook 05's (:func:`plan_view`); the budget slider
+    multiplies every planned cost but the temporary drop in efficiency (50 %-150 %) and
+    recomputes the cash flows, the NPV and the payback with :mod:`crmkit.finance` (some 50 ms).
     """
     import ipywidgets as w
 
-    if importlib.util.find_spec("crmkit.plan") is not None:
-        module = importlib.import_module("crmkit.plan")
-        builder = getattr(module, "dashboard_section", None)
-        if callable(builder):
-            return builder(data)
-    phases = "".join(
-        f'<div class="crm-phase"><strong>{i}. {_esc(data.t(f"dash_phase_{p}"))}</strong></div>'
-        for i, p in enumerate(("analysis", "design", "strategy", "launch"), start=1))
-    body = w.HTML(_title(data.t("dash_plan"), data.t("dash_plan_lead"))
-                  + f'<div class="crm-phases">{phases}</div>'
-                  f'<p class="crm-note">{_esc(data.t("dash_plan_pending"))}</p>')
-    return _section_box([body], "crm-plan")
+    from .charts.plan import cumulative_cash_flow, timeline
+    from .finance import returns
+
+    head = w.HTML(_title(data.t("dash_plan"), data.t("dash_plan_lead")))
+    try:
+        view = plan_view(data)
+    except ValueError:
+        note = w.HTML(f'<p class="crm-note">{_esc(data.t("dash_plan_unavailable"))}</p>')
+        return _section_box([head, note], "crm-plan")
+    brand = data.brand
+    schedule = w.Output()
+    schedule.add_class("crm-chart")
+    _show(schedule, timeline(view.project, data.fmt, **brand))
+    budget = w.FloatSlider(value=1.0, min=BUDGET_RANGE[0], max=BUDGET_RANGE[1], step=0.05,
+                           readout_format=".0%", description=data.t("dash_plan_budget"),
+                           style={"description_width": "auto"}, layout={"width": "420px"})
+    budget.add_class("crm-plan-budget")
+    figures = w.HTML()
+    cash = w.Output()
+    cash.add_class("crm-chart")
+
+    def redraw(_=None):
+        flows = view.flows(budget.value)
+        result = returns(flows)
+        figures.value = plan_cards(data, view, result, budget.value)
+        _show(cash, cumulative_cash_flow(flows, result, data.fmt, **brand))
+
+    redraw()
+    budget.observe(redraw, names="value")
+    return _section_box([head, schedule, budget, figures, cash], "crm-plan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1042,11 +1003,11 @@ def customers_export(data: DashboardData) -> pd.DataFrame:
                "monetary": "dash_col_monetary", "revenue_window": "dash_col_revenue_year",
                "margin_window": "dash_margin_year", "clv": "dash_clv_per_customer",
                "probability_alive": "dash_col_probability_alive",
-               "relationship_type": "dash_relationship_today"}
+               "relationship_today": "dash_relationship_today"}
     present = [k for k in columns if k in c]
     out = c[present].copy()
-    if "relationship_type" in out:
-        out["relationship_type"] = out["relationship_type"].map(data.relationship_names)
+    if "relationship_today" in out:
+        out["relationship_today"] = out["relationship_today"].map(data.relationship_names)
     return out.rename(columns={k: data.t(columns[k]) for k in present}).round(4)
 
 
