@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from relationship_case import CONFIG as CASE_CONFIG
+from relationship_case import customers_table, interactions_log
 
 from crmkit import cost_to_serve, relationships
 from crmkit.charts import relationships as charts
@@ -16,39 +18,9 @@ from crmkit.problems import WorkspaceError
 from crmkit.relationships import TYPES, RelationshipsConfig
 from crmkit.workspace import RELATIONSHIP_TYPES
 
-CONFIG = {
-    "cost_drivers": {
-        "personal_assistance": {"cost_per_minute": 1.0, "fixed_yearly_cost": 0,
-                                "channel_cost_per_minute": {"store": 2.0}},
-        "self_service": {"cost_per_minute": 0.1, "fixed_yearly_cost": 100},
-        "automated_services": {"cost_per_minute": 0.5, "fixed_yearly_cost": 10},
-    },
-    "current": {"basic": ["automated_services"]},
-    "expected": {"gold": "dedicated_personal_assistance"},
-    "fit": {"gold": "Core of the business"},
-}
-
-
-def customers_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["A", "B", "C", "D"],
-        "segment": ["gold", "gold", "basic", "basic"],
-        "segment_name": ["Gold", "Gold", "Basic", "Basic"],
-        "revenue_window": [400.0, 200.0, 50.0, 0.0],
-        "margin_window": [200.0, 100.0, 20.0, 0.0],
-        "clv": [500.0, 250.0, 30.0, 0.0],
-    })
-
-
-def interactions_log() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["A", "A", "B", "C"],
-        "date": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-06-01", "2025-12-31"]),
-        "channel": ["phone", "store", "web", "phone"],
-        "relationship_type": ["personal_assistance", "personal_assistance", "self_service",
-                              "personal_assistance"],
-        "minutes": [10.0, 20.0, 5.0, 10.0],
-    })
+CONFIG = {**CASE_CONFIG,
+          "expected": {"gold": "dedicated_personal_assistance"},
+          "fit": {"gold": "Core of the business"}}
 
 
 def survey_answers() -> pd.DataFrame:

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from relationship_case import CONFIG as CASE_CONFIG
+from relationship_case import customers_table, interactions_log
 
 from crmkit import cost_benefit, cost_to_serve, scenarios
 from crmkit.charts import cost_benefit as charts
@@ -22,39 +24,9 @@ from crmkit.scenarios import (
     ScenarioModel,
 )
 
-CONFIG = {
-    "cost_drivers": {
-        "personal_assistance": {"cost_per_minute": 1.0, "fixed_yearly_cost": 0,
-                                "channel_cost_per_minute": {"store": 2.0}},
-        "self_service": {"cost_per_minute": 0.1, "fixed_yearly_cost": 100},
-        "automated_services": {"cost_per_minute": 0.5, "fixed_yearly_cost": 10},
-    },
-    "current": {"basic": ["automated_services"]},
-    "retention": {"gold": 0.8, "basic": 0.5},
-}
+CONFIG = {**CASE_CONFIG,
+          "retention": {"gold": 0.8, "basic": 0.5}}
 ASSUMPTIONS = {"window_months": 12, "discount_rate": 0.1, "horizon_months": 36}
-
-
-def customers_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["A", "B", "C", "D"],
-        "segment": ["gold", "gold", "basic", "basic"],
-        "segment_name": ["Gold", "Gold", "Basic", "Basic"],
-        "revenue_window": [400.0, 200.0, 50.0, 0.0],
-        "margin_window": [200.0, 100.0, 20.0, 0.0],
-        "clv": [500.0, 250.0, 30.0, 0.0],
-    })
-
-
-def interactions_log() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["A", "A", "B", "C"],
-        "date": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-06-01", "2025-12-31"]),
-        "channel": ["phone", "store", "web", "phone"],
-        "relationship_type": ["personal_assistance", "personal_assistance", "self_service",
-                              "personal_assistance"],
-        "minutes": [10.0, 20.0, 5.0, 10.0],
-    })
 
 
 def build(config=CONFIG, log=None) -> ScenarioModel:
