@@ -508,7 +508,48 @@ def _bg_check(frequency, recency, T, caller: str) -> list[np.ndarray]:
     return [x, tx, age]
 
 
-class BetaGeo:
+class _ParametricModel:
+    """What both models share: parameters set by ``fit()`` or ``from_params()``, shown alike."""
+
+    param_names: tuple[str, ...] = ()
+    #: How to fit the model, for the error raised when it is used unfitted.
+    fit_call = ".fit(...)"
+
+    def __init__(self) -> None:
+        self._params: pd.Series | None = None
+        self.log_likelihood_: float | None = None
+        self.n_customers_: float | None = None
+
+    @classmethod
+    def _with_params(cls, values):
+        values = np.array(values, dtype=float)
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError(f"{cls.__name__} parameters must be positive and finite, "
+                             f"got {values}.")
+        model = cls()
+        model._params = pd.Series(values, index=list(cls.param_names), name=cls.__name__)
+        return model
+
+    @property
+    def params(self) -> pd.Series:
+        """Fitted parameters as a Series, in the order of ``param_names``."""
+        if self._params is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call "
+                                 f"{self.fit_call} first.")
+        return self._params
+
+    #: ``lifetimes`` spelling of :attr:`params`.
+    params_ = params
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        if self._params is None:
+            return f"<{name}: not fitted>"
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self._params.items())
+        return f"<{name}: {shown}>"
+
+
+class BetaGeo(_ParametricModel):
     """The BG/NBD ("beta-geometric / negative binomial") model of repeat purchasing.
 
     Each customer buys as a Poisson process with rate lambda while alive and, after each
@@ -539,11 +580,7 @@ class BetaGeo:
     """
 
     param_names = ("r", "alpha", "a", "b")
-
-    def __init__(self) -> None:
-        self._params: pd.Series | None = None
-        self.log_likelihood_: float | None = None
-        self.n_customers_: float | None = None
+    fit_call = ".fit(frequency, recency, T)"
 
     @classmethod
     def from_params(cls, r: float, alpha: float, a: float, b: float) -> BetaGeo:
@@ -558,30 +595,7 @@ class BetaGeo:
         -------
         BetaGeo
         """
-        values = np.array([r, alpha, a, b], dtype=float)
-        if not np.all(np.isfinite(values) & (values > 0)):
-            raise ValueError(f"BetaGeo parameters must be positive and finite, got {values}.")
-        model = cls()
-        model._params = pd.Series(values, index=list(cls.param_names), name="BetaGeo")
-        return model
-
-    @property
-    def params(self) -> pd.Series:
-        """Fitted parameters ``r, alpha, a, b`` as a Series."""
-        if self._params is None:
-            raise NotFittedError(
-                "BetaGeo is not fitted yet: call .fit(frequency, recency, T) first."
-            )
-        return self._params
-
-    #: ``lifetimes`` spelling of :attr:`params`.
-    params_ = params
-
-    def __repr__(self) -> str:
-        if self._params is None:
-            return "<BetaGeo: not fitted>"
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self._params.items())
-        return f"<BetaGeo: {shown}>"
+        return cls._with_params([r, alpha, a, b])
 
     def fit(
         self,
@@ -822,7 +836,7 @@ def _gg_log_likelihood(params, s: _Spends, with_gradient: bool):
     return ll, g
 
 
-class GammaGamma:
+class GammaGamma(_ParametricModel):
     """The Gamma-Gamma model of the monetary value of a customer's purchases.
 
     A customer's purchase values are Gamma(p, nu) with a customer-specific nu ~ Gamma(q, gamma)
@@ -853,11 +867,7 @@ class GammaGamma:
     """
 
     param_names = ("p", "q", "gamma")
-
-    def __init__(self) -> None:
-        self._params: pd.Series | None = None
-        self.log_likelihood_: float | None = None
-        self.n_customers_: float | None = None
+    fit_call = ".fit(frequency, monetary_value)"
 
     @classmethod
     def from_params(cls, p: float, q: float, gamma: float) -> GammaGamma:
@@ -872,30 +882,7 @@ class GammaGamma:
         -------
         GammaGamma
         """
-        values = np.array([p, q, gamma], dtype=float)
-        if not np.all(np.isfinite(values) & (values > 0)):
-            raise ValueError(f"GammaGamma parameters must be positive and finite, got {values}.")
-        model = cls()
-        model._params = pd.Series(values, index=list(cls.param_names), name="GammaGamma")
-        return model
-
-    @property
-    def params(self) -> pd.Series:
-        """Fitted parameters ``p, q, gamma`` as a Series."""
-        if self._params is None:
-            raise NotFittedError(
-                "GammaGamma is not fitted yet: call .fit(frequency, monetary_value) first."
-            )
-        return self._params
-
-    #: ``lifetimes`` spelling of :attr:`params` (the third parameter is ``gamma``, not ``v``).
-    params_ = params
-
-    def __repr__(self) -> str:
-        if self._params is None:
-            return "<GammaGamma: not fitted>"
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self._params.items())
-        return f"<GammaGamma: {shown}>"
+        return cls._with_params([p, q, gamma])
 
     @property
     def population_mean(self) -> float:
