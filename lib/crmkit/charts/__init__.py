@@ -95,3 +95,27 @@ def label_axes(fig: go.Figure, x: str, y: str) -> go.Figure:
     fig.update_xaxes(title_text=x)
     fig.update_yaxes(title_text=y)
     return fig
+
+
+def share_bars(fig: go.Figure, labels, series, fmt: Formatter) -> go.Figure:
+    """Horizontal grouped bars of shares, one row per label, each bar labelled in percent.
+
+    Parameters
+    ----------
+    fig : Figure
+        From :func:`figure`.
+    labels : list of str
+        Row labels, already escaped with :func:`safe`.
+    series : iterable of (values, legend name, colour)
+        Shares between 0 and 1, one value per label.
+    fmt : Formatter
+    """
+    for values, name, colour in series:
+        values = [float(v) for v in values]
+        fig.add_bar(y=labels, x=values, orientation="h", name=name, marker_color=colour,
+                    text=[fmt.pct(v) for v in values], textposition="outside",
+                    hovertemplate="%{y}: %{text}<extra></extra>")
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from ..i18n import Formatter, t
 from ..rfm import score_grid
-from . import figure, label_axes, palette, safe
+from . import figure, label_axes, palette, safe, share_bars
 
 PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
@@ -61,14 +61,8 @@ def segment_bars(profiles: pd.DataFrame, fmt: Formatter, *,
               ("revenue_share", "seg_col_revenue_share", colours[0])]
     if margin:
         series.append(("margin_share", "seg_col_margin_share", colours[1]))
-    for column, key, colour in series:
-        values = rows[column].to_numpy(dtype=np.float64)
-        fig.add_bar(y=labels, x=values, orientation="h", name=t(key, lang), marker_color=colour,
-                    text=[fmt.pct(v) for v in values], textposition="outside",
-                    hovertemplate="%{y}: %{text}<extra></extra>")
-    fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_xaxes(tickformat=".0%", rangemode="tozero")
-    fig.update_yaxes(autorange="reversed")
+    share_bars(fig, labels, [(rows[column], t(key, lang), colour)
+                             for column, key, colour in series], fmt)
     return label_axes(fig, t("seg_axis_share", lang), "")
 
 

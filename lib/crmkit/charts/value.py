@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..i18n import Formatter, t
-from . import figure, label_axes, palette, safe
+from . import figure, label_axes, palette, safe, share_bars
 
 
 def segment_value(values: pd.DataFrame, fmt: Formatter, **brand) -> go.Figure:
@@ -47,12 +47,6 @@ def value_share(values: pd.DataFrame, fmt: Formatter, **brand) -> go.Figure:
     names = [safe(n) for n in values["name"]]
     customers = values["customers"] / values["customers"].sum()
     total = values["total_clv"] / values["total_clv"].sum()
-    for series, key, colour in ((customers, "seg_col_customer_share", colours[2]),
-                                (total, "val_col_value_share", colours[0])):
-        fig.add_bar(y=names, x=series, orientation="h", name=t(key, lang), marker_color=colour,
-                    text=[fmt.pct(v) for v in series], textposition="outside",
-                    hovertemplate="%{y}: %{text}<extra></extra>")
-    fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_xaxes(tickformat=".0%", rangemode="tozero")
-    fig.update_yaxes(autorange="reversed")
+    share_bars(fig, names, [(customers, t("seg_col_customer_share", lang), colours[2]),
+                            (total, t("val_col_value_share", lang), colours[0])], fmt)
     return label_axes(fig, t("seg_axis_share", lang), "")
