@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup setup-dev lint benchmark clean
+.PHONY: demo test test-fast setup setup-dev lint benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,17 @@ setup-dev: $(VENV)/.dev
 demo: setup
 	$(BIN)/crmkit demo
 
+# Everything: the unit tests, the end-to-end runs (tests marked slow) and the workbooks (nbval).
 test: setup-dev
 	$(BIN)/python -m pytest
 
+# The unit tests only: no `crmkit run`, no browser, no workbook run by nbval (tests/ holds none).
+test-fast: setup-dev
+	$(BIN)/python -m pytest tests -m "not slow"
+
 lint: setup-dev
 	$(BIN)/ruff check lib tests benchmarks
+	$(BIN)/lint-imports
 
 benchmark: setup-dev
 	$(BIN)/python benchmarks/run_report.py

@@ -39,7 +39,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from crmkit import paths
+from crmkit.core import paths
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -59,7 +59,7 @@ def start(client: Path, folder: Path, reports: Path | None = None
     port = free_port()
     out = folder / "stdout.txt"
     process = subprocess.Popen(
-        [sys.executable, "-m", "crmkit.cli", "dashboard", str(client), "--port", str(port),
+        [sys.executable, "-m", "crmkit", "dashboard", str(client), "--port", str(port),
          "--reports", str((reports or folder / "reports").resolve())],
         stdout=out.open("w"), stderr=(folder / "stderr.txt").open("w"), cwd=folder,
         start_new_session=True)

@@ -6,10 +6,10 @@ Run it by hand::
 
 The dashboard re-evaluates a scenario on every slider move, so one evaluation must take at most
 50 ms. The script draws a customer base with six segments and an interaction log (about three
-contacts per customer a year over three years; vectorised numpy, not crmkit.synthetic, so the
+contacts per customer a year over three years; vectorised numpy, not crmkit.demo.synthetic, so the
 data are ready in a second), then times
 
-- building: :func:`crmkit.cost_to_serve.compute` plus :meth:`ScenarioModel.from_cost`;
+- building: :func:`crmkit.relationships.cost_to_serve.compute` plus :meth:`ScenarioModel.from_cost`;
 - ``--evaluations`` evaluations of a "slider" scenario (move a share of the hibernating
   segment's personal assistance to automated services with a retention change, at a new cost
   rate; the values change every call), each including its per-segment DataFrame;
@@ -28,10 +28,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from crmkit import cost_to_serve
-from crmkit.cost_benefit import lifetime_factor
-from crmkit.relationships import TYPES
-from crmkit.scenarios import CostRate, Move, ScenarioModel
+from crmkit.relationships import cost_to_serve
+from crmkit.relationships.cost_benefit import lifetime_factor
+from crmkit.relationships.inventory import TYPES
+from crmkit.relationships.scenarios import CostRate, Move, ScenarioModel
 
 SEGMENTS = ("champions", "loyal", "potential", "new", "at_risk", "hibernating")
 #: Share of each segment's contacts by relationship type (catalogue order).

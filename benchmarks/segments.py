@@ -6,14 +6,15 @@ Run it by hand::
         [--customers N] [--transactions 1000000] [--no-lifetimes] [--no-load] [--no-tracemalloc]
 
 Data: ``--generator synthetic`` (the default) is the retail demo company of
-:mod:`crmkit.synthetic` (categories, margins, promotions, a survey), with as many customers as
+:mod:`crmkit.demo.synthetic` (categories, margins, promotions, a survey), with as many customers as
 give ``--transactions`` lines (about 7 lines a customer over three years: some 143,000
 customers for a million lines), unless ``--customers`` is given. ``--generator numpy`` is a
 plain random log with exactly ``--customers`` (default 100,000) and ``--transactions`` lines.
 
 Each step of the chain is timed once, as the workbook runs it: the BG/NBD summary, the RFM table
 with its scores and the segment map, the segment profiles, the two value models, the CLV, the
-bootstrap per segment, the clustering, then the whole :func:`crmkit.segmentation.segment_customers`
+bootstrap per segment, the clustering, then the whole
+:func:`crmkit.analysis.segmentation.segment_customers`
 and the rest of workbook 02's tables. Peak memory is the process's resident high-water mark
 (``ru_maxrss``) during each step, reset before the step where Linux allows it; a second pass under
 ``tracemalloc`` (slow, hence not timed) gives what each step allocates on top of the data. In the
@@ -46,9 +47,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from crmkit import clustering, profiles, rfm, segment_maps, segmentation, synthetic, value
-from crmkit.config import ClientConfig
-from crmkit.workspace import Workspace, load_workspace
+from crmkit.analysis import clustering, profiles, rfm, segment_maps, segmentation, value
+from crmkit.demo import synthetic
+from crmkit.inputs.workspace import Workspace, load_workspace
+from crmkit.settings.client import ClientConfig
 
 TARGET_SECONDS = 15.0
 TARGET_MIB = 2048.0
@@ -70,7 +72,7 @@ def synthetic_client(customers: int | None, lines: int, seed: int
         how = (f"{per_customer:.2f} lines per customer in a pilot of {PILOT_CUSTOMERS:,}, "
                f"so {customers:,} customers for about {lines:,} lines")
     client = synthetic.generate("retail", n_customers=customers, seed=seed)
-    return client, f"crmkit.synthetic retail profile, seed {seed} ({how})"
+    return client, f"crmkit.demo.synthetic retail profile, seed {seed} ({how})"
 
 
 def numpy_client(customers: int, lines: int, seed: int) -> tuple[synthetic.SyntheticClient, str]:

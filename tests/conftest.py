@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -102,3 +108,116 @@ def make_workspace(tmp_path):
 def workspace_writer():
     """:func:`write_workspace` itself, for fixtures of wider scope than ``tmp_path``."""
     return write_workspace
+
+
+# --- runs of `crmkit run`, shared by the whole session ------------------------------------------
+#
+# A run executes the five workbooks (papermill) and prints the PDF: about a minute on this
+# machine class. The end-to-end and workbook tests only read run folders, so each demo client is
+# run once per language for the whole session, on the first test that asks for it, one run after
+# the other (kernels started at the same moment by parallel runs can pick the same TCP port and
+# die before their first cell). Tests that need a changed workspace or other workbooks start runs
+# of their own, on the smallest workspace that shows what they check.
+
+def crmkit_cli(*args: str, env: dict | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m crmkit ARGS`` as a consultant types it: (returncode, stdout, stderr)."""
+    return subprocess.run([sys.executable, "-m", "crmkit", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A finished run: its folder (``<out>/<slug>/<timestamp>``) and what it said on stderr."""
+
+    folder: Path
+    stderr: str
+
+
+def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class SharedRuns:
+    """``crmkit run`` once per (client, language), on first request, never two at a time.
+
+    The run folders are the session's: a test reads them and never writes to them (copy one
+    with :func:`shutil.copytree` to change it). :meth:`check_untouched` proves it at the end.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._runs: dict[tuple[str, str | None], SharedRun] = {}
+        self._prints: dict[tuple[str, str | None], dict] = {}
+        self.started = 0
+
+    def demo(self, demo: str, language: str | None = None) -> SharedRun:
+        """The bundled demo client ``demo`` run in ``language`` (default: its own)."""
+        from crmkit.core import paths
+
+        client = paths.DEMO_CLIENTS / demo
+        own = yaml.safe_load((client / "client.yaml").read_text(encoding="utf-8"))["language"]
+        return self.client(demo, client, None if language in (None, own) else language)
+
+    def client(self, key: str, client: Path, language: str | None = None) -> SharedRun:
+        """The workspace ``client`` run in ``language`` (default: its own), cached as ``key``."""
+        ident = (key, language)
+        if ident not in self._runs:
+            out = self.root / (key if language is None else f"{key}-{language}")
+            extra = ["--language", language] if language else []
+            self.started += 1
+            done = crmkit_cli("run", client, "--out", out, "--quiet", *extra)
+            assert done.returncode == 0, done.stderr
+            folder = Path(done.stdout.strip().splitlines()[-1]).parent
+            self._runs[ident] = SharedRun(folder, done.stderr)
+            self._prints[ident] = _fingerprint(folder)
+        return self._runs[ident]
+
+    def check_untouched(self) -> None:
+        changed = [key for key, run in self._runs.items()
+                   if _fingerprint(run.folder) != self._prints[key]]
+        assert not changed, f"a test changed the shared run folders of {changed}: copy them"
+
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory):
+    """The session's :class:`SharedRuns` (runs start only when a test asks for them)."""
+    runs = SharedRuns(tmp_path_factory.mktemp("shared-reports"))
+    yield runs
+    runs.check_untouched()
+
+
+#: The retail demo's customer renamed to a spreadsheet formula in every file of the hostile copy.
+HOSTILE_ID = '=HYPERLINK("http://x","y")'
+HOSTILE_RENAMED = "NW010001"
+#: The hostile copy's client name and a note of its context, as written in its client.yaml.
+HOSTILE_NAME = "<script>alert(1)</script> Evil"
+HOSTILE_NOTE = "<img src=x onerror=alert(2)> [x](javascript:alert(3))"
+
+
+def hostile_retail_copy(root: Path) -> Path:
+    """The retail demo with hostile client text (a script in its name, markup and a javascript:
+    link in a note) and customer NW010001 renamed to a spreadsheet formula everywhere."""
+    from crmkit.core import paths
+
+    client = Path(root) / "hostile"
+    shutil.copytree(paths.DEMO_CLIENTS / "retail", client)
+    text = (client / "client.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: Northwind Living", f"name: '{HOSTILE_NAME}'")
+    text, notes = re.subn(r"(people:\n\s+score: \d\n\s+note: ).*", rf"\g<1>'{HOSTILE_NOTE}'", text)
+    assert notes == 1 and HOSTILE_NAME in text, "the retail demo's client.yaml has changed"
+    (client / "client.yaml").write_text(text, encoding="utf-8")
+    for name in ("customers.csv", "transactions.csv", "interactions.csv", "survey.csv"):
+        path = client / name
+        if path.exists():
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame.loc[frame["customer_id"] == HOSTILE_RENAMED, "customer_id"] = HOSTILE_ID
+            frame.to_csv(path, index=False)
+    return client
+
+
+@pytest.fixture(scope="session")
+def hostile_run(shared_runs, tmp_path_factory) -> SharedRun:
+    """One run of :func:`hostile_retail_copy` for the whole session (escaping and formulas)."""
+    return shared_runs.client("hostile", hostile_retail_copy(tmp_path_factory.mktemp("clients")))

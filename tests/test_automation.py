@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from conftest import MINIMAL_CONFIG
 
-from crmkit import automation, plan
-from crmkit.config import ClientConfig
-from crmkit.i18n import Formatter
+from crmkit.core.i18n import Formatter
+from crmkit.delivery import exports
+from crmkit.planning import automation, plan
+from crmkit.settings.client import ClientConfig
 
 SEND = dt.date(2027, 6, 1)
 
@@ -126,7 +127,7 @@ def test_a_segment_can_be_left_out_of_level2():
 
 
 def test_target_list_is_exportable(tmp_path):
-    from crmkit.exports import write_csv
+    from crmkit.delivery.exports import write_csv
 
     hostile = CUSTOMERS.assign(customer_id=["=cmd|' /C calc'!A0", "C2", "C3", "C4", "C5"])
     attrs = ATTRIBUTES.assign(customer_id=hostile["customer_id"],
@@ -189,8 +190,8 @@ def test_target_lists_are_written_neutralised_in_the_language(tmp_path):
                                             "C5"])
     level_1 = automation.level1(hostile, "es", transactions=TRANSACTIONS)
     level_2 = automation.level2(hostile, Formatter("es", "EUR"), send_date=SEND)
-    assert automation.save_target_lists(None, level_1, level_2, Formatter("es")) == {}
-    written = automation.save_target_lists(tmp_path / "lists", level_1, level_2,
+    assert exports.save_target_lists(None, level_1, level_2, Formatter("es")) == {}
+    written = exports.save_target_lists(tmp_path / "lists", level_1, level_2,
                                            Formatter("es", "EUR"))
     assert set(written) == {"level1", "level2"}
     first = written["level1"].read_text(encoding="utf-8-sig").splitlines()

@@ -173,7 +173,7 @@ def runs(tmp_path_factory, workspace_writer):
                 handle.write(case.yaml_tail)
         before = snapshot(root)
         env = {**os.environ, "HOME": str(home)}
-        done = subprocess.run([sys.executable, "-m", "crmkit.cli", "check", str(root)],
+        done = subprocess.run([sys.executable, "-m", "crmkit", "check", str(root)],
                               capture_output=True, text=True, env=env, cwd=home, timeout=300)
         return case.id, (done, before, snapshot(root), sorted(p.name for p in home.iterdir()))
 

@@ -8,9 +8,9 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from crmkit.charts import segments as charts
-from crmkit.clustering import cluster, cluster_name, silhouettes
-from crmkit.i18n import Formatter
+from crmkit.analysis.clustering import cluster, cluster_name, silhouettes
+from crmkit.core.i18n import Formatter
+from crmkit.delivery.charts import segments as charts
 
 
 def two_groups(n: int = 150, seed: int = 1) -> tuple[pd.DataFrame, pd.Series]:

@@ -5,9 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from crmkit import context
-from crmkit.config import ClientConfig
-from crmkit.i18n import Formatter
+from crmkit.analysis import context
+from crmkit.core.i18n import Formatter
+from crmkit.settings.client import ClientConfig
 
 AS_OF = dt.date(2026, 6, 30)
 

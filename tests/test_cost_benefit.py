@@ -9,10 +9,10 @@ from relationship_case import CONFIG as CASE_CONFIG
 from relationship_case import customers_table as case_customers
 from relationship_case import interactions_log
 
-from crmkit import cost_benefit, cost_to_serve
-from crmkit.charts import cost_benefit as charts
-from crmkit.config import ClientConfig
-from crmkit.i18n import LANGUAGES, Formatter
+from crmkit.core.i18n import LANGUAGES, Formatter
+from crmkit.delivery.charts import cost_benefit as charts
+from crmkit.relationships import cost_benefit, cost_to_serve
+from crmkit.settings.client import ClientConfig
 
 CONFIG = {**CASE_CONFIG,
           "retention": {"gold": 0.8, "basic": 0.5}}

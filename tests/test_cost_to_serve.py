@@ -6,8 +6,8 @@ import pytest
 from relationship_case import CONFIG as CASE_CONFIG
 from relationship_case import customers_table, interactions_log
 
-from crmkit import cost_to_serve
-from crmkit.relationships import ASSUMED_CHANNEL, TYPES
+from crmkit.relationships import cost_to_serve
+from crmkit.relationships.inventory import ASSUMED_CHANNEL, TYPES
 
 CONFIG = {**CASE_CONFIG}
 
@@ -155,7 +155,7 @@ def test_whale_curve_with_a_loss_has_no_percentages():
 
 
 def test_realistic_data_runs():
-    from crmkit.synthetic import generate
+    from crmkit.demo.synthetic import generate
 
     client = generate("retail", n_customers=600, seed=3)
     customers = client.customers[["customer_id"]].assign(

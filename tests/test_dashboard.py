@@ -19,9 +19,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from crmkit import cli, cost_benefit, dashboard, finance, paths, runner, scenarios
-from crmkit.i18n import catalogue
-from crmkit.workspace import load_workspace
+from crmkit.core import paths
+from crmkit.core.i18n import catalogue
+from crmkit.delivery import cli, dashboard, runner
+from crmkit.inputs.workspace import load_workspace
+from crmkit.planning import finance
+from crmkit.relationships import cost_benefit, scenarios
 
 RETAIL = paths.DEMO_CLIENTS / "retail"
 
@@ -64,7 +67,7 @@ def _html(widget) -> str:
 # --- data ---------------------------------------------------------------------------------
 
 def test_load_without_run_segments_the_customers_as_the_analysis_does(retail):
-    from crmkit.segmentation import segment_customers
+    from crmkit.analysis.segmentation import segment_customers
 
     assert retail.run_dir is None and retail.results == {}
     table = segment_customers(retail.ws, retail.lang).table
@@ -273,7 +276,7 @@ def test_client_text_is_escaped(make_workspace, tmp_path):
 
 
 def test_plan_view_is_workbook_05s_plan_and_benefits(retail):
-    from crmkit import plan as plan_lib
+    from crmkit.planning import plan as plan_lib
 
     view = dashboard.plan_view(retail)
     ws = retail.ws

@@ -23,12 +23,13 @@ from urllib.parse import quote
 
 import pytest
 
-from crmkit import paths
+from crmkit.core import paths
 
 CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"),
                              shutil.which("chromium-browser")) if c and os.path.exists(c)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
-                                "(/usr/bin/chromium or chromium on PATH); CI installs it")
+pytestmark = [pytest.mark.slow,  # a dashboard server, its kernels and a browser
+              pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
+                                 "(/usr/bin/chromium or chromium on PATH); CI installs it")]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: Generous: CI machines are slow, and a page needs a kernel that imports pandas and plotly.
@@ -89,7 +90,7 @@ def server(clients, tmp_path_factory):
     stdout = open(logs / "stdout.txt", "w")
     stderr = open(logs / "stderr.txt", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "crmkit.cli", "dashboard", str(clients / "retail"),
+        [sys.executable, "-m", "crmkit", "dashboard", str(clients / "retail"),
          "--port", str(port), "--reports", str(clients / "no-reports")],
         stdout=stdout, stderr=stderr, env=os.environ.copy(), cwd=clients,
         start_new_session=True)

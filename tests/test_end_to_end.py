@@ -3,40 +3,62 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+from conftest import crmkit_cli
 from nbformat.v4 import new_code_cell, new_notebook
 
-from crmkit import paths, pdf
-from crmkit.workspace import load_workspace
+from crmkit.core import paths
+from crmkit.delivery import pdf
+from crmkit.inputs.workspace import load_workspace
 
 pytestmark = pytest.mark.slow
 DEMOS = ["retail", "bank", "telecom"]
 
 
 def crmkit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crmkit.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+    return crmkit_cli(*args, env=env, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Each demo client run once, in its own language, into a fresh reports folder."""
-    out = tmp_path_factory.mktemp("reports")
-    folders = {}
-    for demo in DEMOS:
-        result = crmkit("run", str(paths.DEMO_CLIENTS / demo), "--out", str(out), "--quiet")
-        assert result.returncode == 0, result.stderr
-        folders[demo] = Path(result.stdout.strip().splitlines()[-1]).parent
-    return folders
+@pytest.fixture
+def runs(shared_runs):
+    """Each demo client run once, in its own language (the session's shared runs)."""
+
+    class Folders(dict):
+        def __missing__(self, demo):
+            return self.setdefault(demo, shared_runs.demo(demo).folder)
+
+    return Folders()
+
+
+def small_home(root: Path) -> Path:
+    """A ``CRMKIT_HOME`` with the real templates and reference data and no workbooks yet."""
+    home = root / "crmkit-home"
+    (home / "workbooks").mkdir(parents=True)
+    shutil.copytree(paths.TEMPLATES, home / "templates")
+    shutil.copytree(paths.DATA, home / "data", ignore=shutil.ignore_patterns("demo"))
+    return home
+
+
+def add_workbook(home: Path, name: str, source: str) -> None:
+    """A workbook of one cell (``source``, run after the parameters) in ``home``."""
+    notebook = new_notebook(cells=[
+        new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
+        new_code_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, home / "workbooks" / name)
+
+
+#: A workbook that runs: it saves the context section of the run, and nothing else.
+TINY_WORKBOOK = ("from crmkit.delivery.workbook import open_workbook\n"
+                 "open_workbook(client_dir, run_dir, language, section='context').save()")
 
 
 @pytest.mark.parametrize("demo", DEMOS)
@@ -106,24 +128,23 @@ def test_report_shows_no_code(runs, demo):
 
 
 def test_language_flag_overrides_the_clients_language(tmp_path):
-    result = crmkit("run", str(paths.DEMO_CLIENTS / "bank"), "--out", str(tmp_path),
-                    "--language", "en", "--quiet")
+    # workbook 01 alone (the other four read the language the same way, from the run's
+    # parameters): the Spanish bank client's report in English
+    home = small_home(tmp_path)
+    shutil.copy(paths.WORKBOOKS / "01_context.ipynb", home / "workbooks")
+    result = crmkit("run", str(paths.DEMO_CLIENTS / "bank"), "--out", str(tmp_path / "out"),
+                    "--language", "en", "--quiet", env={"CRMKIT_HOME": str(home)})
     assert result.returncode == 0, result.stderr
-    html = Path(result.stdout.strip()).read_text()
+    folder = Path(result.stdout.strip()).parent
+    assert json.loads((folder / "run.json").read_text())["language"] == "en"
+    html = (folder / "report.html").read_text()
     assert "Context analysis" in html and "Análisis del contexto" not in html
 
 
-def test_client_text_is_escaped_in_the_report(tmp_path):
-    client = tmp_path / "hostile"
-    shutil.copytree(paths.DEMO_CLIENTS / "retail", client)
-    text = (client / "client.yaml").read_text()
-    text = text.replace("name: Northwind Living", "name: '<script>alert(1)</script> Evil'")
-    text = re.sub(r"(people:\n\s+score: \d\n\s+note: ).*",
-                  r"\1'<img src=x onerror=alert(2)> [x](javascript:alert(3))'", text)
-    (client / "client.yaml").write_text(text)
-    result = crmkit("run", str(client), "--out", str(tmp_path / "out"), "--quiet")
-    assert result.returncode == 0, result.stderr
-    html = Path(result.stdout.strip()).read_text()
+def test_client_text_is_escaped_in_the_report(hostile_run):
+    """The hostile retail copy of conftest: a script in the client's name, markup and a
+    javascript: link in a note (test_workbook_05 checks its formula customer id)."""
+    html = (hostile_run.folder / "report.html").read_text()
     outside_scripts = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Evil" in outside_scripts
     assert "<img src=x" not in outside_scripts and "&lt;img src=x" in outside_scripts
@@ -142,35 +163,33 @@ def test_invalid_workspace_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.rglob("*"))
 
 
-def test_a_failing_workbook_exits_1_keeps_its_notebook_and_spares_earlier_runs(tmp_path):
-    home = tmp_path / "crmkit-home"
-    shutil.copytree(paths.WORKBOOKS, home / "workbooks")
-    shutil.copytree(paths.TEMPLATES, home / "templates")
-    shutil.copytree(paths.DATA, home / "data", ignore=shutil.ignore_patterns("demo"))
-    broken = new_notebook(cells=[
-        new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
-        new_code_cell("raise RuntimeError('the margin table is empty')")])
-    broken.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
+def test_a_failing_workbook_exits_1_keeps_its_notebook_and_spares_earlier_runs(
+        tmp_path, make_workspace):
+    # the smallest run that shows it: the small test client and a one-cell workbook, which a
+    # broken workbook then follows
+    home = small_home(tmp_path)
+    add_workbook(home, "01_tiny.ipynb", TINY_WORKBOOK)
+    client = make_workspace()
     out = tmp_path / "out"
-    good = crmkit("run", str(paths.DEMO_CLIENTS / "retail"), "--out", str(out), "--quiet",
+    good = crmkit("run", str(client), "--out", str(out), "--quiet",
                   env={"CRMKIT_HOME": str(home)})
     assert good.returncode == 0, good.stderr
     earlier = Path(good.stdout.strip()).parent
     before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
 
-    nbformat.write(broken, home / "workbooks" / "99_broken.ipynb")
-    result = crmkit("run", str(paths.DEMO_CLIENTS / "retail"), "--out", str(out), "--quiet",
+    add_workbook(home, "99_broken.ipynb", "raise RuntimeError('the margin table is empty')")
+    result = crmkit("run", str(client), "--out", str(out), "--quiet",
                     env={"CRMKIT_HOME": str(home)})
     assert result.returncode == 1
     assert "99_broken.ipynb" in result.stderr and "cell [3]" in result.stderr
     assert "RuntimeError: the margin table is empty" in result.stderr
-    failed = [p for p in (out / "retail").iterdir() if p.name.endswith("-failed")]
+    failed = [p for p in (out / "acme").iterdir() if p.name.endswith("-failed")]
     assert len(failed) == 1
+    assert (failed[0] / "01_tiny.ipynb").is_file()  # the workbooks before it are kept too
     kept = nbformat.read(failed[0] / "99_broken.ipynb", as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in kept.cells for o in c.get("outputs", []))
     assert {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()} == before
-    complete = [p for p in (out / "retail").iterdir() if not p.name.endswith("-failed")]
+    complete = [p for p in (out / "acme").iterdir() if not p.name.endswith("-failed")]
     assert complete == [earlier]
 
 

@@ -6,9 +6,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from crmkit import exports
-from crmkit.i18n import Formatter, t
-from crmkit.tables import Table
+from crmkit.core.i18n import Formatter, t
+from crmkit.delivery import exports
+from crmkit.delivery.tables import Table
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "=cmd|' /C calc'!A0",
            "\tTab", "\rReturn"]
@@ -151,7 +151,7 @@ def test_neutralise():
 # --- tables kept by the workbooks of a run (wb.export) -----------------------------------------
 
 def test_workbook_export_keeps_tables_in_order_and_returns_them(make_workspace, tmp_path):
-    from crmkit.workbook import open_workbook
+    from crmkit.delivery.workbook import open_workbook
 
     run = tmp_path / "run"
     wb = open_workbook(make_workspace(), run, "en", section="segments")
@@ -163,7 +163,7 @@ def test_workbook_export_keeps_tables_in_order_and_returns_them(make_workspace, 
     second = Table(years, wb.fmt, {2: ("plan_col_year", "money"), "name": ("customers", "text")},
                    index=True, caption="By year")
     wb.export("my own sheet", second)
-    other = open_workbook(make_workspace(), run, "en", section="context")
+    other = open_workbook(make_workspace(), run, "en", section="cost_benefit")  # a later workbook
     other.export("xlsx_sheet_segments", Table(frame.head(2), wb.fmt, COLUMNS))
 
     tables = exports.staged_tables(run / exports.STAGED_DIR, Formatter("es", "EUR"))
@@ -188,7 +188,7 @@ def test_workbook_export_keeps_tables_in_order_and_returns_them(make_workspace, 
 
 
 def test_workbook_export_without_a_run_writes_nothing(make_workspace, tmp_path):
-    from crmkit.workbook import open_workbook
+    from crmkit.delivery.workbook import open_workbook
 
     wb = open_workbook(make_workspace(), None, "en", section="segments")
     table = Table(_customers(), wb.fmt, COLUMNS)

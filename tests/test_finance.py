@@ -11,9 +11,9 @@ import numpy_financial as npf
 import pytest
 from conftest import MINIMAL_CONFIG
 
-from crmkit import finance, plan
-from crmkit.config import ClientConfig
-from crmkit.i18n import Formatter
+from crmkit.core.i18n import Formatter
+from crmkit.planning import finance, plan
+from crmkit.settings.client import ClientConfig
 
 AS_OF = dt.date(2026, 10, 31)
 SCALE = plan.Scale(yearly_revenue=1_000_000.0, yearly_gross_margin=400_000.0, customers=5000)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from crmkit.i18n import LANGUAGES, Formatter, catalogue, t
+from crmkit.core.i18n import LANGUAGES, Formatter, catalogue, t
 
 
 def test_every_message_has_english_and_spanish_text():

@@ -12,10 +12,10 @@ from conftest import MINIMAL_CONFIG
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
 
-from crmkit import pdf
-from crmkit.config import ClientConfig
-from crmkit.i18n import t
-from crmkit.report import render_report
+from crmkit.core.i18n import t
+from crmkit.delivery import pdf
+from crmkit.delivery.report import render_report
+from crmkit.settings.client import ClientConfig
 
 #: The chart's colour: used nowhere in the report's own style, so finding it proves the chart.
 CHART_RGB = (0, 166, 81)
@@ -141,7 +141,7 @@ def test_the_command_has_the_flags_that_let_plotly_draw(tmp_path):
 
 
 def test_the_runner_names_why_there_is_no_pdf(tmp_path, monkeypatch):
-    from crmkit import runner
+    from crmkit.delivery import runner
 
     (tmp_path / "report.html").write_text("<html></html>", encoding="utf-8")
     monkeypatch.setattr(pdf, "chromium_path", lambda: None)
@@ -154,14 +154,14 @@ def test_the_runner_names_why_there_is_no_pdf(tmp_path, monkeypatch):
 def test_a_run_without_chromium_says_so_and_keeps_going(tmp_path, monkeypatch, capsys,
                                                        make_workspace):
     """One tiny workbook through the runner: tables.xlsx is written, the PDF is not."""
-    from crmkit import runner
+    from crmkit.delivery import runner
 
     book = tmp_path / "books" / "01_only.ipynb"
     book.parent.mkdir()
     notebook = new_notebook(cells=[
         new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
-        new_code_cell("import pandas as pd\nfrom crmkit.tables import Table\n"
-                      "from crmkit.workbook import open_workbook\n"
+        new_code_cell("import pandas as pd\nfrom crmkit.delivery.tables import Table\n"
+                      "from crmkit.delivery.workbook import open_workbook\n"
                       "wb = open_workbook(client_dir, run_dir, language, section='context')\n"
                       "wb.export('xlsx_sheet_costs', Table(pd.DataFrame({'a': ['=1+1']}), "
                       "wb.fmt, {'a': ('plan_col_note', 'text')}))\nwb.save()")])

@@ -8,11 +8,11 @@ import pytest
 from conftest import MINIMAL_CONFIG
 from pydantic import ValidationError
 
-from crmkit import plan
-from crmkit.charts import plan as charts
-from crmkit.config import ClientConfig, load_config
-from crmkit.i18n import Formatter, catalogue
-from crmkit.problems import WorkspaceError
+from crmkit.core.i18n import Formatter, catalogue
+from crmkit.core.problems import WorkspaceError
+from crmkit.delivery.charts import plan as charts
+from crmkit.planning import plan
+from crmkit.settings.client import ClientConfig, load_config
 
 AS_OF = dt.date(2026, 10, 31)
 SCALE = plan.Scale(yearly_revenue=1_000_000.0, yearly_gross_margin=400_000.0, customers=5000)
@@ -318,7 +318,7 @@ def test_components_rule_table():
 # --- results.json and charts --------------------------------------------------------------------
 
 def test_summary_dict_is_plain_json():
-    from crmkit import finance
+    from crmkit.planning import finance
 
     config = _config()
     p = plan.build(config, SCALE)
@@ -344,7 +344,7 @@ def test_summary_dict_is_plain_json():
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_charts_are_titled_labelled_and_in_the_currency(lang):
-    from crmkit import automation, finance
+    from crmkit.planning import automation, finance
 
     fmt = Formatter(lang, "EUR")
     config = _config()
@@ -383,7 +383,7 @@ def test_charts_are_titled_labelled_and_in_the_currency(lang):
 
 
 def test_cash_flow_chart_says_when_there_is_no_payback():
-    from crmkit import finance
+    from crmkit.planning import finance
 
     p = _plan()
     flows = finance.cash_flows(p, [])
@@ -451,8 +451,8 @@ def _scenario_model():
     """Two segments; gold is served by personal assistance (1 a minute), basic by self-service."""
     import numpy as np
 
-    from crmkit.relationships import TYPES
-    from crmkit.scenarios import ScenarioModel
+    from crmkit.relationships.inventory import TYPES
+    from crmkit.relationships.scenarios import ScenarioModel
 
     minutes = np.zeros((2, len(TYPES)))
     interactions = np.zeros((2, len(TYPES)))
@@ -475,7 +475,7 @@ def _lifetime(r, d=0.1, years=3):
 
 
 def test_a_cheaper_relationship_is_a_yearly_saving_with_no_retention_effect():
-    from crmkit.scenarios import Scenario
+    from crmkit.relationships.scenarios import Scenario
 
     model = _scenario_model()
     cheaper = Scenario(name="Cheaper calls", changes=[
@@ -491,7 +491,7 @@ def test_a_cheaper_relationship_is_a_yearly_saving_with_no_retention_effect():
 
 
 def test_retention_counts_as_profit_kept_longer_and_a_discount_rate_is_no_cash():
-    from crmkit.scenarios import Scenario
+    from crmkit.relationships.scenarios import Scenario
 
     model = _scenario_model()
     keep = Scenario(name="Keep gold", changes=[{"retention": {"segment": "gold", "change": 0.05}},
@@ -515,7 +515,7 @@ def test_retention_counts_as_profit_kept_longer_and_a_discount_rate_is_no_cash()
 
 
 def test_a_scenario_repeating_smaller_ones_is_shown_but_not_counted():
-    from crmkit.scenarios import Scenario
+    from crmkit.relationships.scenarios import Scenario
 
     model = _scenario_model()
     a = {"cost": {"type": "personal_assistance", "change": -0.1}}
@@ -535,8 +535,8 @@ def test_a_scenario_repeating_smaller_ones_is_shown_but_not_counted():
 
 
 def test_client_yaml_benefits_are_added_with_their_own_ramp():
-    from crmkit import finance
-    from crmkit.scenarios import Scenario
+    from crmkit.planning import finance
+    from crmkit.relationships.scenarios import Scenario
 
     model = _scenario_model()
     p = _plan({"benefits": {"ramp_months": 4, "items": [
@@ -564,7 +564,7 @@ def test_plan_charts_show_themselves_as_plotly_json():
     import plotly.io as pio
 
     fig = charts.timeline(_plan(), Formatter("en"))
-    from crmkit.charts import Chart
+    from crmkit.delivery.charts import Chart
 
     assert isinstance(fig, Chart) and isinstance(fig, go.Figure)
     bundle = fig._repr_mimebundle_()

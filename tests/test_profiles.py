@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit import profiles
-from crmkit.charts import segments as charts
-from crmkit.i18n import Formatter
-from crmkit.rfm import rfm_table
+from crmkit.analysis import profiles
+from crmkit.analysis.rfm import rfm_table
+from crmkit.core.i18n import Formatter
+from crmkit.delivery.charts import segments as charts
 
 AS_OF = dt.date(2024, 12, 31)
 NA = None

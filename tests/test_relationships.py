@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from relationship_case import CONFIG as CASE_CONFIG
 from relationship_case import customers_table, interactions_log
 
-from crmkit import cost_to_serve, relationships
-from crmkit.charts import relationships as charts
-from crmkit.config import ClientConfig, load_config
-from crmkit.i18n import LANGUAGES, Formatter, catalogue
-from crmkit.problems import WorkspaceError
-from crmkit.relationships import TYPES, RelationshipsConfig
-from crmkit.workspace import RELATIONSHIP_TYPES
+from crmkit.core.i18n import LANGUAGES, Formatter, catalogue
+from crmkit.core.problems import WorkspaceError
+from crmkit.delivery.charts import relationships as charts
+from crmkit.inputs.workspace import RELATIONSHIP_TYPES
+from crmkit.relationships import cost_to_serve, questions
+from crmkit.relationships import inventory as relationships
+from crmkit.relationships.inventory import TYPES, RelationshipsConfig
+from crmkit.settings.client import ClientConfig, load_config
 
 CONFIG = {**CASE_CONFIG,
           "expected": {"gold": "dedicated_personal_assistance"},
@@ -197,7 +198,7 @@ def cost():
 
 def test_gap_matrix(cost):
     exp = relationships.expectations(customers_table(), survey_answers(), CONFIG)
-    gap = relationships.gap(cost, exp)
+    gap = questions.gap(cost, exp)
     assert gap.current.loc["gold", "personal_assistance"] == pytest.approx(30 / 35)
     assert gap.gap.loc["gold", "dedicated_personal_assistance"] == pytest.approx(-1.0)
     # basic's current includes the assumed automated minutes (2 customers × 12)
@@ -208,7 +209,7 @@ def test_gap_matrix(cost):
 
 def test_four_questions(cost):
     exp = relationships.expectations(customers_table(), survey_answers(), CONFIG)
-    table = relationships.four_questions(customers_table(), cost, exp, CONFIG)
+    table = questions.four_questions(customers_table(), cost, exp, CONFIG)
     gold = table.set_index("segment").loc["gold"]
     assert gold["expects"] == "dedicated_personal_assistance"
     assert gold["has"] == "personal_assistance"
@@ -227,7 +228,7 @@ def test_four_questions(cost):
 def test_four_questions_with_zero_margin(cost):
     customers = customers_table().assign(margin_window=0.0)
     exp = relationships.expectations(customers, None, {})
-    table = relationships.four_questions(customers, cost, exp, {})
+    table = questions.four_questions(customers, cost, exp, {})
     assert table["cost_share_of_margin"].isna().all()
     assert table["match"].isna().all()
 
@@ -240,7 +241,7 @@ def test_charts_and_tables_build_in_both_languages(lang, cost):
     customers = customers_table().assign(segment_name=["<b>Gold</b>"] * 2 + ["Basic"] * 2)
     exp = relationships.expectations(customers, survey_answers(), CONFIG)
     inv = relationships.inventory(customers, interactions_log(), CONFIG)
-    gap = relationships.gap(cost, exp)
+    gap = questions.gap(cost, exp)
     figures = [
         charts.gap_heatmap(gap, fmt, names=relationships.segment_names(customers)),
         charts.usage_bars(inv.usage, fmt),
@@ -256,7 +257,7 @@ def test_charts_and_tables_build_in_both_languages(lang, cost):
     assert fmt.currency_symbol() in figures[-1].layout.yaxis.title.text
     tables = [charts.assumptions_table(cost.drivers, fmt),
               charts.four_questions_table(
-                  relationships.four_questions(customers, cost, exp, CONFIG), fmt)]
+                  questions.four_questions(customers, cost, exp, CONFIG), fmt)]
     for table in tables:
         assert "<table" in table.to_html()
 
@@ -264,7 +265,7 @@ def test_charts_and_tables_build_in_both_languages(lang, cost):
 def test_every_relationships_message_has_both_languages():
     import yaml
 
-    from crmkit.i18n import MESSAGES_DIR
+    from crmkit.core.i18n import MESSAGES_DIR
 
     own = yaml.safe_load((MESSAGES_DIR / "relationships.yaml").read_text(encoding="utf-8"))
     merged = catalogue()

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from crmkit.config import ClientConfig
-from crmkit.report import escape_markdown, render_report
+from crmkit.delivery.report import escape_markdown, render_report
+from crmkit.settings.client import ClientConfig
 
 HOSTILE = '<script>alert("x")</script> **bold** [link](javascript:alert(1))'
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit.rfm import quantile_scores, rfm_scores, rfm_table, score_grid
+from crmkit.analysis.rfm import quantile_scores, rfm_scores, rfm_table, score_grid
 
 AS_OF = dt.date(2024, 12, 31)
 

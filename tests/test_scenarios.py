@@ -10,11 +10,10 @@ from pydantic import ValidationError
 from relationship_case import CONFIG as CASE_CONFIG
 from relationship_case import customers_table, interactions_log
 
-from crmkit import cost_benefit, cost_to_serve, scenarios
-from crmkit.charts import cost_benefit as charts
-from crmkit.config import ClientConfig
-from crmkit.i18n import LANGUAGES, Formatter
-from crmkit.scenarios import (
+from crmkit.core.i18n import LANGUAGES, Formatter
+from crmkit.delivery.charts import cost_benefit as charts
+from crmkit.relationships import cost_benefit, cost_to_serve, scenarios
+from crmkit.relationships.scenarios import (
     CostRate,
     DiscountRate,
     MarginChange,
@@ -23,6 +22,7 @@ from crmkit.scenarios import (
     Scenario,
     ScenarioModel,
 )
+from crmkit.settings.client import ClientConfig
 
 CONFIG = {**CASE_CONFIG,
           "retention": {"gold": 0.8, "basic": 0.5}}
@@ -197,8 +197,8 @@ def test_invalid_changes_are_named(change, match):
 
 
 def test_client_yaml_error_names_the_key(make_workspace):
-    from crmkit.config import load_config
-    from crmkit.problems import WorkspaceError
+    from crmkit.core.problems import WorkspaceError
+    from crmkit.settings.client import load_config
 
     root = make_workspace(config_overrides={"scenarios": [
         {"name": "x", "changes": [{"cost": {"type": "telepathy", "cost_per_minute": 1}}]}]})

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from conftest import write_workspace
 
-from crmkit import segment_maps as sm
-from crmkit.charts import segments as charts
-from crmkit.config import ClientConfig, SegmentationSettings, load_config
-from crmkit.i18n import Formatter
-from crmkit.problems import WorkspaceError
+from crmkit.analysis import segment_maps as sm
+from crmkit.core.i18n import Formatter
+from crmkit.core.problems import WorkspaceError
+from crmkit.delivery.charts import segments as charts
+from crmkit.settings.client import ClientConfig, SegmentationSettings, load_config
 
 TEN = {"champions": 2, "loyal": 4, "potential_loyalists": 4, "new_customers": 1, "promising": 1,
        "need_attention": 1, "about_to_sleep": 2, "at_risk": 4, "cant_lose": 2,

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit import segmentation
-from crmkit.synthetic import generate, write_workspace
-from crmkit.workspace import load_workspace
+from crmkit.analysis import segmentation
+from crmkit.demo.synthetic import generate, write_workspace
+from crmkit.inputs.workspace import load_workspace
 
 CONTRACT = ["customer_id", "segment", "segment_name", "recency_days", "frequency", "monetary",
             "revenue_window", "margin", "margin_window", "r_score", "f_score", "m_score",

@@ -1,7 +1,7 @@
 """The executive summary states this run's figures, in the report's language."""
 
-from crmkit.i18n import Formatter
-from crmkit.summary import executive_summary
+from crmkit.core.i18n import Formatter
+from crmkit.delivery.summary import executive_summary
 
 RESULTS = {
     "context": {"objective": {"chosen": "retain", "recommended": "retain",

@@ -1,8 +1,11 @@
-"""Tests of the synthetic demo companies (crmkit.synthetic) and the committed demo workspaces."""
+"""Tests of the synthetic demo companies (crmkit.demo.synthetic) and the committed demo
+workspaces."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -12,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit.config import ClientConfig, load_config
-from crmkit.synthetic import (
+from crmkit.core.paths import DATA
+from crmkit.demo import profiles, synthetic
+from crmkit.demo.synthetic import (
     ARCHETYPES,
     DIALECTS,
     PROFILES,
@@ -21,6 +25,7 @@ from crmkit.synthetic import (
     generate,
     write_workspace,
 )
+from crmkit.settings.client import ClientConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -326,12 +331,12 @@ def test_unknown_arguments_rejected(tmp_path):
 def test_command_line(tmp_path):
     out = tmp_path / "big"
     result = subprocess.run(
-        [sys.executable, "-m", "crmkit.synthetic", "telecom", str(out), "--customers", "300",
+        [sys.executable, "-m", "crmkit.demo.synthetic", "telecom", str(out), "--customers", "300",
          "--seed", "4", "--dialect", "spanish"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "300 customers" in result.stdout
     assert (out / "transactions.csv").read_bytes().startswith("Nº Cliente;".encode("latin-1"))
-    again = subprocess.run([sys.executable, "-m", "crmkit.synthetic", "telecom", str(out)],
+    again = subprocess.run([sys.executable, "-m", "crmkit.demo.synthetic", "telecom", str(out)],
                            capture_output=True, text=True, check=False)
     assert again.returncode == 2 and "not empty" in again.stderr
 
@@ -371,8 +376,9 @@ def test_demo_workspaces_regenerate_byte_identically(tmp_path):
 
 @pytest.mark.parametrize("name", DEMO_NAMES)
 def test_demo_workspace_loads(name):
-    """The committed workspace loads with crmkit.workspace and gives back the generated frames."""
-    workspace = pytest.importorskip("crmkit.workspace")
+    """The committed workspace loads with crmkit.inputs.workspace and gives back the generated
+    frames."""
+    workspace = pytest.importorskip("crmkit.inputs.workspace")
     ws = workspace.load_workspace(DEMO / name)
     spec = dict(_make_demo_module().DEMOS[name])
     spec.pop("dialect")
@@ -385,3 +391,31 @@ def test_demo_workspace_loads(name):
         assert set(loaded.columns) == set(frame.columns), file
         pd.testing.assert_frame_equal(loaded.reset_index(drop=True)[list(frame.columns)], frame,
                                       check_dtype=False, obj=f"{name}/{file}")
+
+
+# ---- the profile files --------------------------------------------------------------------
+
+def test_profiles_are_read_from_the_data_files():
+    assert profiles.FOLDER == DATA / "demo" / "profiles"
+    assert list(PROFILES) == ["retail", "bank", "telecom"]
+    assert profiles.read_profiles(profiles.FOLDER) == PROFILES
+    assert synthetic.RETAIL is PROFILES["retail"] and synthetic.TELECOM.plans
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message"), [
+    ("retail.yaml", "rate:  8.0", "rate_shap: 8.0",
+     "retail.yaml: behaviours.loyal.rate_shap: unknown key (did you mean 'rate_shape'?)"),
+    ("bank.yaml", "n_customers: 2500\n", "", "bank.yaml: n_customers: missing"),
+    ("telecom.yaml", "category: movil, price: 10", "category: mobile, price: 10",
+     "telecom.yaml: plans[0].category: 'mobile' is not one of the categories"),
+    ("common.yaml", "  self_service: 4.0", "  self_service: four",
+     "common.yaml: minutes.self_service: expected a number"),
+])
+def test_malformed_profile_names_the_file_and_the_key(tmp_path, file, old, new, message):
+    folder = tmp_path / "profiles"
+    shutil.copytree(profiles.FOLDER, folder)
+    text = (folder / file).read_text(encoding="utf-8")
+    assert old in text
+    (folder / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(profiles.ProfileError, match=re.escape(message)):
+        profiles.read_profiles(folder)

@@ -1,4 +1,4 @@
-"""Reading CSV files in every dialect clients export (crmkit.tabular)."""
+"""Reading CSV files in every dialect clients export (crmkit.inputs.tabular)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit.config import CsvOptions
-from crmkit.problems import WorkspaceError
-from crmkit.tabular import (
+from crmkit.core.problems import WorkspaceError
+from crmkit.inputs.tabular import (
     DateParts,
     ReadError,
     decode,
@@ -22,6 +21,7 @@ from crmkit.tabular import (
     read_csv,
     read_table,
 )
+from crmkit.settings.client import CsvOptions
 
 
 def write(tmp_path, content: str | bytes, name: str = "data.csv"):

@@ -1,4 +1,5 @@
-"""Tests of crmkit.value: the BG/NBD and Gamma-Gamma models, the RFM summary, CLV per segment.
+"""Tests of crmkit.analysis.value: the BG/NBD and Gamma-Gamma models, the RFM summary, CLV per
+segment.
 
 ``lifetimes`` is the oracle: our models must reproduce it customer by customer and reproduce the
 published CDNOW estimates. It is imported through a fixture, so the tests that do not need it
@@ -17,8 +18,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import OptimizeResult
 
-from crmkit import value
-from crmkit.value import (
+from crmkit.analysis import value
+from crmkit.analysis.value import (
     BetaGeo,
     GammaGamma,
     customer_lifetime_value,

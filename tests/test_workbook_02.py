@@ -1,9 +1,9 @@
 """Workbook 02 through `crmkit run`: its figures against the saved table and independent counts.
 
-Each demo client is run once (module fixture): the retail client in English, the bank client in
-Spanish. ``results.json`` must agree with ``tables/customers.parquet`` (the per-customer table
-later workbooks read) and with figures computed here from the demo's own transactions; the report
-must speak the client's language, segment names included.
+Each demo client is run once (the session's shared runs, conftest.py): the retail client in
+English, the bank client in Spanish. ``results.json`` must agree with ``tables/customers.parquet``
+(the per-customer table later workbooks read) and with figures computed here from the demo's own
+transactions; the report must speak the client's language, segment names included.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -22,8 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from crmkit import paths
-from crmkit.workspace import load_workspace
+from crmkit.core import paths
+from crmkit.inputs.workspace import load_workspace
 
 pytestmark = pytest.mark.slow
 DEMOS = {"retail": "en", "bank": "es"}
@@ -32,21 +29,9 @@ CORRELATION = {"en": "here the correlation is", "es": "aquí la correlación es"
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """`crmkit run` once per demo, both at once, each in the client's own language."""
-    out = tmp_path_factory.mktemp("reports")
-    started = {
-        demo: subprocess.Popen(
-            [sys.executable, "-m", "crmkit.cli", "run", str(paths.DEMO_CLIENTS / demo),
-             "--out", str(out), "--quiet"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
-        for demo in DEMOS}
-    folders = {}
-    for demo, process in started.items():
-        stdout, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr
-        folders[demo] = Path(stdout.strip().splitlines()[-1]).parent
-    return folders
+def runs(shared_runs) -> dict[str, Path]:
+    """`crmkit run` once per demo, each in the client's own language (the session's runs)."""
+    return {demo: shared_runs.demo(demo).folder for demo in DEMOS}
 
 
 def segments_results(folder: Path) -> dict:

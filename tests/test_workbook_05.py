@@ -1,7 +1,7 @@
 """Workbook 05 (the CRM implementation plan) and the run's exports, through `crmkit run`.
 
-Three runs (module fixture): the retail demo in English, the bank demo in
-Spanish, and a copy of the retail demo in which one customer is called
+Three runs (the session's shared runs, conftest.py): the retail demo in English, the bank demo in
+Spanish, and the hostile copy of the retail demo, in which one customer is called
 ``=HYPERLINK("http://x","y")`` in every file. Checked: the ``implementation`` section of
 ``results.json`` against the cash flows saved in ``tables.xlsx`` (numpy-financial as the oracle)
 and against the scenarios of workbook 04 recomputed here; ``tables.xlsx`` (a sheet per exported
@@ -14,11 +14,9 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -27,48 +25,26 @@ import numpy_financial as npf
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import HOSTILE_ID
 
-from crmkit import cost_benefit, cost_to_serve, exports, paths, pdf, plan, scenarios
-from crmkit.i18n import Formatter, catalogue, t
-from crmkit.workspace import load_workspace
+from crmkit.core import paths
+from crmkit.core.i18n import Formatter, catalogue, t
+from crmkit.delivery import exports, pdf
+from crmkit.inputs.workspace import load_workspace
+from crmkit.planning import plan
+from crmkit.relationships import cost_benefit, cost_to_serve, scenarios
 
 pytestmark = pytest.mark.slow
 LANGS = {"retail": "en", "bank": "es", "hostile": "en"}
-HOSTILE = '=HYPERLINK("http://x","y")'
-RENAMED = "NW010001"
-
-
-def _hostile_copy(root: Path) -> Path:
-    """The retail demo with customer NW010001 renamed to a spreadsheet formula everywhere."""
-    client = root / "hostile"
-    shutil.copytree(paths.DEMO_CLIENTS / "retail", client)
-    for name in ("customers.csv", "transactions.csv", "interactions.csv", "survey.csv"):
-        path = client / name
-        if path.exists():
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            frame.loc[frame["customer_id"] == RENAMED, "customer_id"] = HOSTILE
-            frame.to_csv(path, index=False)
-    return client
+HOSTILE = HOSTILE_ID
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
-    """demo -> (run folder, stderr) of `crmkit run`.
-
-    One after the other: kernels started at the same moment by parallel runs can pick the same
-    TCP port and die before their first cell ("Address already in use").
-    """
-    out = tmp_path_factory.mktemp("reports")
-    clients = {"retail": paths.DEMO_CLIENTS / "retail", "bank": paths.DEMO_CLIENTS / "bank",
-               "hostile": _hostile_copy(tmp_path_factory.mktemp("clients"))}
-    found = {}
-    for demo, client in clients.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "crmkit.cli", "run", str(client), "--out", str(out / demo),
-             "--quiet"], capture_output=True, text=True, env={**os.environ}, timeout=900)
-        assert done.returncode == 0, done.stderr
-        found[demo] = (Path(done.stdout.strip().splitlines()[-1]).parent, done.stderr)
-    return found
+def runs(shared_runs, hostile_run) -> dict[str, tuple[Path, str]]:
+    """demo -> (run folder, stderr) of `crmkit run` (the session's shared runs, conftest.py)."""
+    found = {demo: shared_runs.demo(demo) for demo in ("retail", "bank")}
+    found["hostile"] = hostile_run
+    return {demo: (run.folder, run.stderr) for demo, run in found.items()}
 
 
 def folder_of(runs, demo: str) -> Path:

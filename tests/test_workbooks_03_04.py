@@ -10,41 +10,29 @@ in Spanish only.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from crmkit import paths
-from crmkit.cost_benefit import VERDICTS
-from crmkit.relationships import TYPES, drivers
-from crmkit.workspace import load_workspace
+from crmkit.core import paths
+from crmkit.inputs.workspace import load_workspace
+from crmkit.relationships.cost_benefit import VERDICTS
+from crmkit.relationships.inventory import TYPES, drivers
 
 pytestmark = pytest.mark.slow
 
 
-def run_demo(demo: str, out: Path) -> Path:
-    """``crmkit run`` on a bundled demo client; returns the run folder."""
-    result = subprocess.run(
-        [sys.executable, "-m", "crmkit.cli", "run", str(paths.DEMO_CLIENTS / demo), "--out",
-         str(out), "--quiet"], capture_output=True, text=True, env=dict(os.environ), timeout=900)
-    assert result.returncode == 0, result.stderr
-    return Path(result.stdout.strip().splitlines()[-1]).parent
+@pytest.fixture(scope="module")
+def retail(shared_runs) -> Path:
+    return shared_runs.demo("retail").folder
 
 
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory):
-    return run_demo("retail", tmp_path_factory.mktemp("reports"))
-
-
-@pytest.fixture(scope="module")
-def bank(tmp_path_factory):
-    return run_demo("bank", tmp_path_factory.mktemp("reports"))
+def bank(shared_runs) -> Path:
+    return shared_runs.demo("bank").folder
 
 
 def results(folder: Path) -> dict:

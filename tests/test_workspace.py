@@ -1,4 +1,4 @@
-"""Loading a valid workspace into canonical frames (crmkit.workspace)."""
+"""Loading a valid workspace into canonical frames (crmkit.inputs.workspace)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit.problems import WorkspaceError
-from crmkit.workspace import RELATIONSHIP_TYPES, Workspace, check_workspace, load_workspace
+from crmkit.core.problems import WorkspaceError
+from crmkit.inputs.workspace import RELATIONSHIP_TYPES, Workspace, check_workspace, load_workspace
 
 SPANISH_FILES = {
     "customers.csv": "Nº Cliente;Región;Gasto anual\nC1;Norte;1.500,00\nC2;Sur;800\n"
@@ -159,7 +159,7 @@ def test_broken_config_still_uses_its_column_mapping(make_workspace):
 
 
 def test_unexpected_errors_become_problems(make_workspace, monkeypatch):
-    import crmkit.workspace as workspace
+    import crmkit.inputs.workspace as workspace
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

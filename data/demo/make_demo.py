@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from crmkit.synthetic import generate, write_workspace
+from crmkit.demo.synthetic import generate, write_workspace
 
 HERE = Path(__file__).resolve().parent
 

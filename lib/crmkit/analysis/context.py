@@ -1,0 +1,408 @@
+"""Context analysis: where the client stands before any CRM decision is taken.
+
+The CRM texts start strategy from the objective (attract new customers, retain the ones the firm
+has, or grow sales to them) and from two contexts: the internal one (financial, operational,
+technological and people capabilities and limits) and the external one (competitors, industry
+maturity, regulation, disruptive technology). This module scores the consultant's judgements from
+``client.yaml``, computes the indicators the data can tell (new-customer rate, repeat rate, lapse
+rate, revenue concentration), and combines both into a recommended objective whose reasoning is a
+table of evidence a client can read, and a SWOT synthesis.
+
+The rules are deliberately simple and visible: a consultant must be able to defend every point
+in front of the client, which a fitted model would not allow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from crmkit.core.i18n import t
+from crmkit.settings.client import ClientConfig
+
+OBJECTIVES = ("attract", "retain", "grow")
+CAPABILITIES = ("financial", "operational", "technological", "people")
+EXTERNAL_FACTORS = ("competitors", "industry_maturity", "regulation", "disruptive_technology")
+
+IMPACT_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
+# A threat three years out matters, but less than one arriving this year.
+TIME_FRAME_WEIGHT = {"short": 1.0, "medium": 0.75, "long": 0.5}
+
+
+@dataclass
+class Indicators:
+    """What the transaction data says about the customer base, over the indicator window.
+
+    Rates are shares between 0 and 1. ``window`` is the last ``window_months`` before ``as_of``;
+    the previous window is the same length just before it.
+    """
+
+    as_of: dt.date
+    window_months: int
+    customers: int
+    buyers: int
+    active_customers: int
+    new_customers: int
+    new_customer_rate: float
+    repeat_rate: float
+    lapse_rate: float
+    lapsed_share: float
+    top20_revenue_share: float
+    revenue_window: float
+    revenue_previous_window: float
+    revenue_growth: float
+    average_order_value: float
+    orders_per_active_customer: float
+    satisfaction_top_two_box: float | None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+def _window_start(as_of: dt.date, months: int) -> pd.Timestamp:
+    return pd.Timestamp(as_of) - pd.DateOffset(months=months)
+
+
+def orders(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Purchase occasions: one row per customer and day, with the net amount of that day.
+
+    Clients export line items; a basket of three lines on one day is one purchase, so frequency
+    and order value are measured on customer-days.
+    """
+    return (transactions.groupby(["customer_id", "date"], sort=False, observed=True)["amount"]
+            .sum().reset_index())
+
+
+def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.date, *,
+               window_months: int = 12, lapse_days: int = 180,
+               survey: pd.DataFrame | None = None) -> Indicators:
+    """Compute the customer-base indicators of the context analysis.
+
+    Parameters
+    ----------
+    customers, transactions : DataFrame
+        Canonical frames (docs/data-contract.md).
+    as_of : date
+        The analysis date; transactions after it are ignored.
+    window_months : int
+        Length of the indicator window (and of the previous window it is compared with).
+    lapse_days : int
+        A buyer whose last purchase is older than this is counted as lapsed.
+    survey : DataFrame, optional
+        When given, the share of respondents satisfied or completely satisfied (4-5).
+
+    Returns
+    -------
+    Indicators
+
+    Notes
+    -----
+    - new-customer rate: customers whose first purchase falls in the window, over the customers
+      active in the window;
+    - repeat rate: buyers with purchases on two or more distinct days, over all buyers;
+    - lapse rate: customers active in the previous window who did not buy in this one, over the
+      customers active in the previous window (year-on-year attrition);
+    - revenue concentration: share of net revenue from the top 20 % of buyers.
+    """
+    end = pd.Timestamp(as_of)
+    tx = transactions[transactions["date"] <= end]
+    occasions = orders(tx)
+    start = _window_start(as_of, window_months)
+    previous_start = _window_start(as_of, 2 * window_months)
+
+    per_customer = occasions.groupby("customer_id", observed=True).agg(
+        first=("date", "min"), last=("date", "max"), occasions=("date", "size"),
+        revenue=("amount", "sum"))
+    buyers = len(per_customer)
+    in_window = occasions[occasions["date"] > start]
+    in_previous = occasions[(occasions["date"] > previous_start) & (occasions["date"] <= start)]
+    active_ids = pd.Index(in_window["customer_id"].unique())
+    previous_ids = pd.Index(in_previous["customer_id"].unique())
+    new = int((per_customer["first"] > start).sum())
+
+    revenue_sorted = np.sort(per_customer["revenue"].to_numpy())[::-1]
+    top_n = max(1, int(np.ceil(0.2 * buyers))) if buyers else 0
+    total_revenue = revenue_sorted.sum()
+    revenue_window = float(in_window["amount"].sum())
+    revenue_previous = float(in_previous["amount"].sum())
+
+    top_two_box = None
+    if survey is not None and len(survey):
+        top_two_box = float((survey["satisfaction"] >= 4).mean())
+
+    def share(numerator: float, denominator: float) -> float:
+        return float(numerator / denominator) if denominator else float("nan")
+
+    return Indicators(
+        as_of=as_of,
+        window_months=window_months,
+        customers=int(len(customers)),
+        buyers=int(buyers),
+        active_customers=int(len(active_ids)),
+        new_customers=new,
+        new_customer_rate=share(new, len(active_ids)),
+        repeat_rate=share((per_customer["occasions"] >= 2).sum(), buyers),
+        lapse_rate=share(len(previous_ids.difference(active_ids)), len(previous_ids)),
+        lapsed_share=share((per_customer["last"] < end - pd.Timedelta(days=lapse_days)).sum(),
+                           buyers),
+        top20_revenue_share=share(revenue_sorted[:top_n].sum(), total_revenue),
+        revenue_window=revenue_window,
+        revenue_previous_window=revenue_previous,
+        revenue_growth=share(revenue_window - revenue_previous, revenue_previous),
+        average_order_value=share(in_window["amount"].sum(), len(in_window)),
+        orders_per_active_customer=share(len(in_window), len(active_ids)),
+        satisfaction_top_two_box=top_two_box,
+    )
+
+
+#: Indicators shown in the workbook's table, with how each is formatted.
+INDICATOR_KINDS = {
+    "customers": "integer", "buyers": "integer", "active_customers": "integer",
+    "new_customers": "integer", "new_customer_rate": "pct", "repeat_rate": "pct",
+    "lapse_rate": "pct", "lapsed_share": "pct", "top20_revenue_share": "pct",
+    "revenue_window": "money", "revenue_growth": "pct", "average_order_value": "money",
+    "orders_per_active_customer": "number", "satisfaction_top_two_box": "pct",
+}
+
+
+def indicator_rows(ind: Indicators, fmt, lapse_days: int) -> pd.DataFrame:
+    """The indicators as rows of (key, name, formatted value) for a table."""
+    rows = []
+    for key, kind in INDICATOR_KINDS.items():
+        value = getattr(ind, key)
+        if value is None:
+            continue
+        display = {"integer": lambda v: fmt.number(v), "pct": lambda v: fmt.pct(v, 1),
+                   "money": lambda v: fmt.money(v), "number": lambda v: fmt.number(v, 1)}[kind]
+        rows.append({"key": key, "name": t(f"ind_{key}", fmt.lang, days=lapse_days),
+                     "value": value, "display": display(value)})
+    return pd.DataFrame(rows)
+
+
+def monthly_activity(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Revenue, active, new and returning customers per calendar month up to ``as_of``."""
+    tx = transactions[transactions["date"] <= pd.Timestamp(as_of)]
+    occasions = orders(tx)
+    first = occasions.groupby("customer_id", observed=True)["date"].transform("min")
+    occasions = occasions.assign(month=occasions["date"].dt.to_period("M"),
+                                 first_month=first.dt.to_period("M"))
+    occasions["is_new"] = occasions["month"] == occasions["first_month"]
+    grouped = occasions.groupby("month")
+    monthly = pd.DataFrame({
+        "revenue": grouped["amount"].sum(),
+        "active_customers": grouped["customer_id"].nunique(),
+        "new_customers": occasions[occasions["is_new"]].groupby("month")["customer_id"].nunique(),
+    }).fillna({"new_customers": 0})
+    monthly["returning_customers"] = monthly["active_customers"] - monthly["new_customers"]
+    monthly.index = monthly.index.to_timestamp()
+    monthly.index.name = "month"
+    return monthly.astype({"new_customers": int, "returning_customers": int})
+
+
+def internal_scores(config: ClientConfig, lang: str) -> pd.DataFrame:
+    """The four internal capabilities, scored 1 (hard limit) to 5 (strength), with notes."""
+    rows = []
+    for key in CAPABILITIES:
+        capability = getattr(config.context.internal, key)
+        rows.append({"capability": key, "name": t(f"capability_{key}", lang),
+                     "score": capability.score,
+                     "reading": t(_reading(capability.score), lang), "note": capability.note})
+    return pd.DataFrame(rows)
+
+
+def _reading(score: int) -> str:
+    if score <= 2:
+        return "reading_limit"
+    return "reading_strength" if score >= 4 else "reading_adequate"
+
+
+def external_factors(config: ClientConfig, lang: str) -> pd.DataFrame:
+    """The four external factors with impact, time frame, direction and a signed weight.
+
+    The weight is impact (1-3) × time-frame discount (1, 0.75, 0.5), positive for an
+    opportunity and negative for a threat, so that factors can be ranked and summed.
+    """
+    rows = []
+    for key in EXTERNAL_FACTORS:
+        factor = getattr(config.context.external, key)
+        weight = IMPACT_WEIGHT[factor.impact] * TIME_FRAME_WEIGHT[factor.time_frame]
+        rows.append({
+            "factor": key, "name": t(f"factor_{key}", lang),
+            "impact": factor.impact, "impact_label": t(f"impact_{factor.impact}", lang),
+            "time_frame": factor.time_frame,
+            "time_frame_label": t(f"time_frame_{factor.time_frame}", lang),
+            "direction": factor.direction,
+            "direction_label": t(f"direction_{factor.direction}", lang),
+            "weight": weight if factor.direction == "opportunity" else -weight,
+            "stage": getattr(factor, "stage", None),
+            "note": factor.note,
+        })
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Evidence:
+    """One reason for or against each objective, in points."""
+
+    key: str
+    finding: str
+    attract: int = 0
+    retain: int = 0
+    grow: int = 0
+
+
+def _evidence(config: ClientConfig, ind: Indicators, lang: str, fmt) -> list[Evidence]:
+    """The rules behind the recommended objective; each row is shown to the client."""
+    ev: list[Evidence] = []
+    ext = config.context.external
+    stage = ext.industry_maturity.stage
+    stage_name = t(f"stage_{stage}", lang)
+    if stage in ("introduction", "growth"):
+        ev.append(Evidence("stage", t("ev_stage_young", lang, stage=stage_name), attract=2))
+    else:
+        ev.append(Evidence("stage", t("ev_stage_mature", lang, stage=stage_name), retain=2, grow=1))
+
+    if ext.competitors.direction == "threat" and ext.competitors.impact != "low":
+        ev.append(Evidence("competitors", t("ev_competitors_threat", lang),
+                           retain=2 if ext.competitors.impact == "high" else 1))
+    elif ext.competitors.direction == "opportunity":
+        ev.append(Evidence("competitors", t("ev_competitors_opportunity", lang), attract=1))
+
+    if ext.disruptive_technology.impact != "low":
+        if ext.disruptive_technology.direction == "threat":
+            ev.append(Evidence("technology", t("ev_technology_threat", lang), retain=1))
+        else:
+            ev.append(Evidence("technology", t("ev_technology_opportunity", lang), attract=1,
+                               grow=1))
+
+    if ind.lapse_rate == ind.lapse_rate:  # not NaN: there was a previous window
+        if ind.lapse_rate > 0.35:
+            ev.append(Evidence("lapse", t("ev_lapse_high", lang, rate=fmt.pct(ind.lapse_rate)),
+                               retain=2))
+        elif ind.lapse_rate > 0.20:
+            ev.append(Evidence("lapse", t("ev_lapse_moderate", lang,
+                                          rate=fmt.pct(ind.lapse_rate)), retain=1))
+        else:
+            ev.append(Evidence("lapse", t("ev_lapse_low", lang, rate=fmt.pct(ind.lapse_rate)),
+                               grow=1))
+
+    if ind.repeat_rate >= 0.5:
+        ev.append(Evidence("repeat", t("ev_repeat_high", lang, rate=fmt.pct(ind.repeat_rate)),
+                           grow=2))
+    elif ind.repeat_rate < 0.25:
+        ev.append(Evidence("repeat", t("ev_repeat_low", lang, rate=fmt.pct(ind.repeat_rate)),
+                           retain=1))
+
+    if ind.new_customer_rate < 0.15:
+        ev.append(Evidence("new", t("ev_new_low", lang, rate=fmt.pct(ind.new_customer_rate)),
+                           attract=2))
+    elif ind.new_customer_rate > 0.40:
+        ev.append(Evidence("new", t("ev_new_high", lang, rate=fmt.pct(ind.new_customer_rate)),
+                           retain=1))
+
+    if ind.top20_revenue_share > 0.70:
+        ev.append(Evidence("concentration", t("ev_concentration_high", lang,
+                                              share=fmt.pct(ind.top20_revenue_share)), retain=1))
+
+    if ind.revenue_growth == ind.revenue_growth:
+        if ind.revenue_growth < -0.05:
+            ev.append(Evidence("growth", t("ev_revenue_falling", lang,
+                                           rate=fmt.pct(-ind.revenue_growth)), retain=1))
+        elif ind.revenue_growth > 0.10:
+            ev.append(Evidence("growth", t("ev_revenue_rising", lang,
+                                           rate=fmt.pct(ind.revenue_growth)), grow=1))
+
+    if ind.satisfaction_top_two_box is not None:
+        if ind.satisfaction_top_two_box >= 0.6:
+            ev.append(Evidence("satisfaction", t("ev_satisfaction_high", lang,
+                                                 share=fmt.pct(ind.satisfaction_top_two_box)),
+                               grow=1))
+        elif ind.satisfaction_top_two_box < 0.4:
+            ev.append(Evidence("satisfaction", t("ev_satisfaction_low", lang,
+                                                 share=fmt.pct(ind.satisfaction_top_two_box)),
+                               retain=1))
+
+    if config.context.internal.financial.score <= 2:
+        # Winning a new customer costs several times more than keeping one.
+        ev.append(Evidence("finance", t("ev_finance_tight", lang), attract=-1, retain=1))
+    return ev
+
+
+@dataclass
+class Recommendation:
+    """The objective the evidence points to, and the one the strategy will follow."""
+
+    recommended: str
+    chosen: str
+    overridden: bool
+    points: dict[str, int]
+    evidence: pd.DataFrame
+
+    def as_dict(self) -> dict:
+        return {"recommended": self.recommended, "chosen": self.chosen,
+                "overridden": self.overridden, "points": self.points,
+                "evidence": self.evidence.drop(columns=["finding"]).to_dict("records")}
+
+
+#: When two objectives tie, retention wins: it is the cheaper of the two to pursue.
+TIE_ORDER = ("retain", "grow", "attract")
+
+
+def recommend_objective(config: ClientConfig, ind: Indicators, lang: str, fmt) -> Recommendation:
+    """Weigh the evidence into attract, retain or grow, honouring a consultant's override.
+
+    Ties are broken in the order retain, grow, attract: keeping a customer is cheaper than
+    winning a new one.
+    """
+    evidence = _evidence(config, ind, lang, fmt)
+    table = pd.DataFrame([asdict(e) for e in evidence],
+                         columns=["key", "finding", *OBJECTIVES])
+    points = {o: int(table[o].sum()) for o in OBJECTIVES}
+    best = max(TIE_ORDER, key=lambda o: (points[o], -TIE_ORDER.index(o)))
+    chosen = config.objective or best
+    return Recommendation(recommended=best, chosen=chosen, overridden=chosen != best,
+                          points=points, evidence=table)
+
+
+def swot(config: ClientConfig, ind: Indicators, lang: str, fmt) -> dict[str, list[str]]:
+    """Strengths, weaknesses, opportunities and threats, from judgements and indicators.
+
+    Returns a dict with keys ``strengths``, ``weaknesses``, ``opportunities``, ``threats``,
+    each a list of sentences in ``lang``, strongest first.
+    """
+    out: dict[str, list[str]] = {k: [] for k in
+                                 ("strengths", "weaknesses", "opportunities", "threats")}
+    internal = internal_scores(config, lang).sort_values("score", ascending=False)
+    for row in internal.itertuples():
+        text = row.name + (f": {row.note}" if row.note else "")
+        if row.score >= 4:
+            out["strengths"].append(text)
+        elif row.score <= 2:
+            out["weaknesses"].insert(0, text)
+    if ind.repeat_rate >= 0.5:
+        out["strengths"].append(t("swot_repeat_high", lang, rate=fmt.pct(ind.repeat_rate)))
+    elif ind.repeat_rate < 0.25:
+        out["weaknesses"].append(t("swot_repeat_low", lang, rate=fmt.pct(ind.repeat_rate)))
+    if ind.lapse_rate == ind.lapse_rate and ind.lapse_rate > 0.35:
+        out["weaknesses"].append(t("swot_lapse_high", lang, rate=fmt.pct(ind.lapse_rate)))
+    elif ind.lapse_rate == ind.lapse_rate and ind.lapse_rate <= 0.20:
+        out["strengths"].append(t("swot_lapse_low", lang, rate=fmt.pct(ind.lapse_rate)))
+    if ind.top20_revenue_share > 0.70:
+        out["weaknesses"].append(t("swot_concentration", lang,
+                                   share=fmt.pct(ind.top20_revenue_share)))
+    if ind.satisfaction_top_two_box is not None and ind.satisfaction_top_two_box >= 0.6:
+        out["strengths"].append(t("swot_satisfaction", lang,
+                                  share=fmt.pct(ind.satisfaction_top_two_box)))
+
+    external = external_factors(config, lang)
+    external = external.reindex(external["weight"].abs().sort_values(ascending=False).index)
+    for row in external.itertuples():
+        text = f"{row.name} ({row.impact_label}, {row.time_frame_label})"
+        text += f": {row.note}" if row.note else ""
+        out["opportunities" if row.direction == "opportunity" else "threats"].append(text)
+    return out

@@ -1,0 +1,218 @@
+"""The client-facing report: one HTML document for all the workbooks of a run.
+
+``report.html`` has a cover (client, date), a table of contents, one chapter per workbook in the
+report's language, the client's colours, no code, and plotly charts that work offline (plotly.js
+is embedded once). The prose of the markdown cells is a Jinja template filled with the run's
+``results.json``, so the figures in the text are the figures of this run.
+
+Why not nbconvert's HTML exporter: it renders one notebook per document, cannot drop the cells of
+the other language, and draws plotly's JSON output only with require.js and a CDN. The pieces it
+would give us here (markdown, escaping) come from markdown-it-py and Jinja, which nbconvert itself
+builds on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nbformat
+from markdown_it import MarkdownIt
+
+from crmkit import __version__
+from crmkit.core import paths
+from crmkit.core.i18n import Formatter, t
+from crmkit.delivery.summary import executive_summary
+from crmkit.settings.client import ClientConfig
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+LANGUAGE_TAG = "lang-"
+#: Cells tagged so never reach the client (e.g. a consultant's scratch cell).
+SKIP_TAG = "report-skip"
+_MD_SPECIALS = re.compile(r"([\\`*_{}\[\]<>()#+\-!|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape markdown punctuation so client text is shown, never interpreted."""
+    return _MD_SPECIALS.sub(r"\\\1", text)
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    # html=False: raw HTML typed in a cell (or smuggled in client text) is shown as text.
+    return MarkdownIt("commonmark", {"html": False, "typographer": True}).enable("table")
+
+
+def prose_environment(fmt: Formatter) -> jinja2.Environment:
+    """The Jinja environment that fills a markdown cell: filters format in the language."""
+
+    def finalize(value: Any) -> str:
+        if value is None:
+            return "–"
+        return escape_markdown(value if isinstance(value, str) else str(value))
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=finalize,
+                             autoescape=False, keep_trailing_newline=True)
+    env.filters.update(
+        money=lambda v, d=0: fmt.money(v, d), pct=lambda v, d=0: fmt.pct(v, d),
+        number=lambda v, d=0: fmt.number(v, d),
+        date=lambda v: fmt.date(dt.date.fromisoformat(v) if isinstance(v, str) else v),
+        month=lambda v: fmt.month(dt.date.fromisoformat(v) if isinstance(v, str) else v),
+        t=lambda key, **kw: t(key, fmt.lang, **kw),
+    )
+    return env
+
+
+def cell_language(cell) -> str | None:
+    for tag in cell.get("metadata", {}).get("tags", []):
+        if tag.startswith(LANGUAGE_TAG):
+            return tag[len(LANGUAGE_TAG):]
+    return None
+
+
+class Chapter:
+    """One workbook rendered as HTML, with its headings for the table of contents."""
+
+    def __init__(self, slug: str, title: str, body: str, headings: list[tuple[str, str]]):
+        self.slug = slug
+        self.title = title
+        self.body = body
+        self.headings = headings
+
+
+class _ChartCounter:
+    def __init__(self):
+        self.n = 0
+
+    def next_id(self) -> str:
+        self.n += 1
+        return f"chart-{self.n}"
+
+
+def _script_json(value: Any) -> str:
+    # "</" inside a <script> would end it early; client text may contain it.
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+
+
+def render_output(output: dict, charts: _ChartCounter) -> str:
+    """HTML of one code-cell output: a chart, a table, an image; stdout and logs are dropped."""
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return ""
+    data = output.get("data", {})
+    if PLOTLY_MIME in data:
+        figure = data[PLOTLY_MIME]
+        chart_id = charts.next_id()
+        return (f'<div class="crm-chart" id="{chart_id}"></div><script>Plotly.newPlot('
+                f'"{chart_id}",{_script_json(figure.get("data", []))},'
+                f'{_script_json(figure.get("layout", {}))},'
+                '{"responsive":true,"displayModeBar":false});</script>')
+    if "text/html" in data:
+        # Produced by crmkit's tables, which escape every cell (see crmkit.delivery.tables).
+        return f'<div class="crm-output">{"".join(data["text/html"])}</div>'
+    if "image/png" in data:
+        return f'<img class="crm-image" alt="" src="data:image/png;base64,{data["image/png"]}">'
+    if "text/markdown" in data:
+        return _markdown().render("".join(data["text/markdown"]))
+    return ""
+
+
+def _slugify(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text.lower()).strip("-")
+
+
+def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Environment,
+                   results: dict, charts: _ChartCounter, slug: str) -> Chapter:
+    """Render one executed workbook in ``lang``: its prose filled, its outputs, no code."""
+    parts: list[str] = []
+    for cell in notebook.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SKIP_TAG in tags or "parameters" in tags or "injected-parameters" in tags:
+            continue
+        language = cell_language(cell)
+        if language is not None and language != lang:
+            continue
+        if cell.cell_type == "markdown":
+            text = env.from_string(cell.source).render(**results)
+            parts.append(_markdown().render(text))
+        elif cell.cell_type == "code":
+            parts.extend(render_output(o, charts) for o in cell.get("outputs", []))
+    body = "".join(parts)
+    title = slug
+    headings: list[tuple[str, str]] = []
+    used: set[str] = set()
+
+    def number_heading(match: re.Match) -> str:
+        nonlocal title
+        level, inner = match.group(1), match.group(2)
+        anchor = f"{slug}-{_slugify(re.sub('<[^>]+>', '', inner))}"
+        while anchor in used:
+            anchor += "-x"
+        used.add(anchor)
+        if level == "1":
+            title = html.unescape(re.sub("<[^>]+>", "", inner))
+        elif level == "2":
+            headings.append((anchor, html.unescape(re.sub("<[^>]+>", "", inner))))
+        return f'<h{level} id="{anchor}">{inner}</h{level}>'
+
+    body = re.sub(r"<h([1-3])>(.*?)</h\1>", number_heading, body, flags=re.S)
+    return Chapter(slug, title, body, headings)
+
+
+def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig, lang: str,
+                  *, generated: dt.datetime | None = None, as_of: dt.date | None = None) -> str:
+    """Build ``report.html`` from the executed workbooks of a run.
+
+    Parameters
+    ----------
+    notebooks : paths of executed notebooks, in the consultant's order
+    results : dict
+        The run's ``results.json``: one section per workbook.
+    config : ClientConfig
+    lang : {"en", "es"}
+    generated : datetime, optional
+        When the run was made (the cover's date).
+    as_of : date, optional
+        The date the client's data runs to.
+
+    Returns
+    -------
+    str
+        A complete, self-contained HTML document.
+    """
+    fmt = Formatter(lang, config.currency)
+    env = prose_environment(fmt)
+    context = {**results, "client": {"name": config.name, "industry": config.industry,
+                                     "currency": config.currency}}
+    charts = _ChartCounter()
+    chapters = []
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        slug = "wb-" + path.stem.replace("_", "-")  # ids must not start with a digit in CSS
+        chapters.append(render_chapter(notebook, lang, env, context, charts, slug))
+    template = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths.TEMPLATES / "report"),
+        autoescape=jinja2.select_autoescape(default=True),
+    ).get_template("report.html.j2")
+    generated = generated or dt.datetime.now()
+    return template.render(
+        lang=lang, client=config, chapters=chapters,
+        summary=executive_summary(results, fmt),
+        t=lambda key, **kw: t(key, lang, **kw),
+        generated=fmt.date(generated.date()), as_of=fmt.date(as_of) if as_of else None,
+        plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()) if charts.n else "",
+        version=__version__,
+    )
+
+
+@functools.cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().replace("</script", "<\\/script")

@@ -1,0 +1,358 @@
+"""Running the workbooks for a client and writing the run folder.
+
+A run validates the workspace (nothing is written when it is invalid), executes the numbered
+workbooks in order with papermill, merges each workbook's key figures into ``results.json``,
+writes the key tables the workbooks exported into ``tables.xlsx``, renders ``report.html``,
+prints it to ``report.pdf`` with headless Chromium (when there is none, or it fails, a one-line
+notice says so on stderr and the run goes on without the PDF) and records ``run.json``
+(checksums of the inputs, parameters, package versions, timings). Everything is written into a
+hidden staging folder beside the final one and renamed into place at the end, so
+``REPORTS_DIR/<slug>/<timestamp>/`` appears whole or not at all (the PDF included).
+
+When a workbook fails, the staging folder is renamed ``<timestamp>-failed`` so that the executed
+notebook with the error can be opened; earlier runs are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from crmkit import __version__
+from crmkit.core import paths
+from crmkit.core.i18n import Formatter, t
+from crmkit.core.problems import UserError
+from crmkit.delivery import SECTIONS
+from crmkit.delivery.report import render_report
+from crmkit.inputs import cache as inputs_cache
+from crmkit.inputs.workspace import load_workspace
+
+#: Packages whose versions are recorded in run.json.
+RECORDED_PACKAGES = ("crmkit", "numpy", "pandas", "scipy", "scikit-learn", "plotly", "papermill",
+                     "nbformat", "pydantic", "pyarrow", "babel", "jinja2", "markdown-it-py")
+
+
+def _register_engine() -> str:
+    """A papermill engine that writes the executed notebook once, at the end.
+
+    Papermill's own engine rewrites (and re-validates) the whole notebook before and after every
+    cell, which costs more than the cells of a workbook full of charts. The final notebook, or the
+    one with the error, is still written by papermill itself.
+    """
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class WriteOnceEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
+            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
+
+    papermill_engines.register("crmkit", WriteOnceEngine)
+    return "crmkit"
+
+
+#: The kernel's own start-up chatter (e.g. about TCP transport) is not for the consultant.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+def workbooks() -> list[Path]:
+    """The consultant's workbooks, in order (``workbooks/NN_name.ipynb``)."""
+    return sorted(paths.WORKBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+#: Workbooks run side by side at most (a kernel each; this machine class has two cores).
+PARALLEL_WORKBOOKS = 2
+#: What each workbook needs from the others: 01 and 02 need nothing; 03-05 read the per-customer
+#: table of 02 (``tables/customers.parquet``) and nothing of each other.
+NEEDS = {"01_context": (), "02_segments": (),
+         "03_relationships": ("02_segments",), "04_cost_benefit": ("02_segments",),
+         "05_implementation": ("02_segments",)}
+
+
+def stages(books: list[Path]) -> list[list[Path]]:
+    """The workbooks in stages: each stage needs only the stages before it.
+
+    A workbook not in :data:`NEEDS` (a consultant's own) waits for every workbook before it.
+    """
+    out: list[list[Path]] = []
+    placed: dict[str, int] = {}
+    for i, book in enumerate(books):
+        needs = NEEDS.get(book.stem, tuple(b.stem for b in books[:i]))
+        level = 1 + max((placed[n] for n in needs if n in placed), default=-1)
+        placed[book.stem] = level
+        while len(out) <= level:
+            out.append([])
+        out[level].append(book)
+    return out
+
+
+def demo_client_dir() -> Path:
+    """The bundled demo client that ``crmkit demo`` runs."""
+    return paths.DEMO_CLIENTS / "retail"
+
+
+@dataclass
+class Run:
+    """A finished run."""
+
+    folder: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / "report.html"
+
+    @property
+    def results(self) -> dict:
+        return json.loads((self.folder / "results.json").read_text(encoding="utf-8"))
+
+
+#: Exceptions raised in a workbook that are the user's mistake, not a bug (exit 2, not 1).
+USER_ERRORS = ("UserError", "WorkspaceError")
+
+
+class WorkbookFailed(Exception):
+    """A workbook raised an error; its executed notebook is kept for diagnosis."""
+
+    def __init__(self, workbook: str, cell: int | None, error: str, kept: Path):
+        self.workbook = workbook
+        self.cell = cell
+        self.error = error
+        self.kept = kept
+        super().__init__(self.explain())
+
+    def explain(self) -> str:
+        # The execution count is what the consultant sees beside the cell in the kept notebook.
+        where = f"cell [{self.cell}]" if self.cell is not None else "before its first cell"
+        return (f"crmkit run: workbook {self.workbook} failed at {where}: {self.error}\n"
+                f"The executed notebook is kept for diagnosis in {self.kept}\n"
+                "Earlier reports are untouched.")
+
+
+def _timestamp(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H%M%S")
+
+
+def _final_folder(client_reports: Path, stamp: str) -> Path:
+    folder = client_reports / stamp
+    n = 2
+    while folder.exists() or Path(f"{folder}-failed").exists():
+        folder = client_reports / f"{stamp}-{n}"
+        n += 1
+    return folder
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    transient=False, console=None if sys.stderr.isatty() else _plain_console())
+
+
+def _plain_console():
+    from rich.console import Console
+
+    return Console(stderr=True, force_terminal=False)
+
+
+def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
+               language: str | None = None, progress: bool = True,
+               now: dt.datetime | None = None) -> Run:
+    """Run every workbook for a client and write the run folder.
+
+    Parameters
+    ----------
+    client_dir : path
+        The client workspace.
+    reports_dir : path
+        Run folders go to ``reports_dir/<slug>/<timestamp>/``.
+    language : {"en", "es"}, optional
+        The report's language; default the client's.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    crmkit.core.problems.WorkspaceError
+        The workspace is invalid; nothing was written.
+    WorkbookFailed
+        A workbook failed; its executed notebook is kept in ``<timestamp>-failed``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    client_dir = Path(client_dir).resolve()
+    workspace = load_workspace(client_dir)  # raises before anything is written
+    lang = language or workspace.config.language
+    now = now or dt.datetime.now()
+    client_reports = Path(reports_dir).resolve() / workspace.slug
+    client_reports.mkdir(parents=True, exist_ok=True)
+    final = _final_folder(client_reports, _timestamp(now))
+    staging = client_reports / f".{final.name}.partial-{os.getpid()}"
+    staging.mkdir()
+    inputs_cache.save(workspace, staging)  # every workbook reads the validated inputs from here
+
+    timings: dict[str, float] = {}
+    books = workbooks()
+    engine = _register_engine()
+    bar = _progress(progress)
+    try:
+        if bar:
+            bar.start()
+            task = bar.add_task("crmkit run", total=len(books) + 3)
+        def execute(book: Path) -> tuple[Path, float, BaseException | None]:
+            started = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(book), str(staging / book.name), kernel_name="python3",
+                    language="python",
+                    parameters={"client_dir": str(client_dir), "run_dir": str(staging),
+                                "language": lang},
+                    cwd=str(paths.WORKBOOKS), progress_bar=False, log_output=False,
+                    engine_name=engine, extra_arguments=KERNEL_ARGUMENTS,
+                )
+            except BaseException as error:  # noqa: BLE001 - judged below, once the stage ends
+                return book, time.perf_counter() - started, error
+            return book, time.perf_counter() - started, None
+
+        for stage in stages(books):
+            if bar:
+                bar.update(task, description=f"{workspace.slug}: "
+                                             + ", ".join(b.stem for b in stage))
+            # a stage's workbooks depend only on earlier stages: run them side by side, and
+            # judge a failure only once all of them have stopped writing to the staging folder
+            with ThreadPoolExecutor(max_workers=PARALLEL_WORKBOOKS) as pool:
+                done = list(pool.map(execute, stage))
+            for book, seconds, error in done:
+                if isinstance(error, PapermillExecutionError):
+                    if error.ename in USER_ERRORS:  # the user's mistake, found late: exit 2
+                        shutil.rmtree(staging, ignore_errors=True)
+                        raise UserError(f"{book.stem}: {error.evalue}")
+                    raise _failed(staging, final, book, error.exec_count,
+                                  f"{error.ename}: {error.evalue}")
+                if error is not None:  # the kernel died or could not start
+                    raise _failed(staging, final, book, None,
+                                  f"{type(error).__name__}: {error}")
+                timings[book.stem] = round(seconds, 3)
+                if bar:
+                    bar.advance(task)
+
+        if bar:
+            bar.update(task, description=f"{workspace.slug}: tables.xlsx, report, report.pdf")
+
+        def tables() -> float:
+            started = time.perf_counter()
+            _write_tables(staging, workspace.config, lang)
+            return time.perf_counter() - started
+
+        def report() -> tuple[float, float, str | None]:
+            started = time.perf_counter()
+            results = _merge_results(staging)
+            (staging / "results.json").write_text(
+                json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+            html = render_report([staging / b.name for b in books], results, workspace.config,
+                                 lang, generated=now, as_of=workspace.as_of)
+            (staging / "report.html").write_text(html, encoding="utf-8")
+            rendered = time.perf_counter()
+            notice = _print_pdf(staging, lang)
+            return rendered - started, time.perf_counter() - rendered, notice
+
+        # tables.xlsx needs only the staged tables, the report and its PDF only the results
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            xlsx, printed = pool.submit(tables), pool.submit(report)
+            timings["xlsx"] = round(xlsx.result(), 3)
+            render_seconds, pdf_seconds, notice = printed.result()
+        timings["report"] = round(render_seconds, 3)
+        timings["pdf"] = round(pdf_seconds, 3)
+        if notice:
+            print(notice, file=sys.stderr)  # above the progress bar when there is one
+        if bar:
+            bar.advance(task, 3)
+
+        run_info = {
+            "client": workspace.config.name, "slug": workspace.slug,
+            "client_dir": str(client_dir), "language": lang,
+            "started": now.isoformat(timespec="seconds"),
+            "finished": dt.datetime.now().isoformat(timespec="seconds"),
+            "as_of": workspace.as_of.isoformat(),
+            "inputs": workspace.checksums,
+            "parameters": {"client_dir": str(client_dir), "language": lang,
+                           "reports_dir": str(Path(reports_dir).resolve())},
+            "workbooks": [b.name for b in books],
+            "timings_seconds": timings,
+            "versions": _versions(),
+            "crmkit": __version__,
+        }
+        (staging / "run.json").write_text(json.dumps(run_info, indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+        os.rename(staging, final)
+    except BaseException:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if bar:
+            bar.stop()
+    return Run(final, timings)
+
+
+def _write_tables(staging: Path, config, lang: str) -> Path:
+    """``tables.xlsx``: every table the workbooks exported, one sheet each, in ``lang``."""
+    from crmkit.delivery.exports import STAGED_DIR, staged_tables, write_workbook
+
+    fmt = Formatter(lang, config.currency)
+    tables = staged_tables(staging / STAGED_DIR, fmt)
+    return write_workbook(staging / "tables.xlsx", tables, fmt,
+                          title=t("xlsx_title", lang, client=config.name),
+                          header_color=config.branding.primary_color)
+
+
+def _print_pdf(staging: Path, lang: str) -> str | None:
+    """Print ``report.pdf`` beside ``report.html``; the notice to show when it was not written."""
+    from crmkit.delivery.pdf import chromium_path, print_pdf
+
+    if chromium_path() is None:
+        return t("pdf_unavailable", lang)
+    if print_pdf(staging / "report.html", staging / "report.pdf") is None:
+        return t("pdf_failed", lang)
+    return None
+
+
+def _failed(staging: Path, final: Path, book: Path, cell: int | None, error: str
+            ) -> WorkbookFailed:
+    kept = Path(f"{final}-failed")
+    os.rename(staging, kept)
+    return WorkbookFailed(book.name, cell, error, kept / book.name)
+
+
+def _merge_results(staging: Path) -> dict:
+    """One top-level section per workbook, in the workbooks' order."""
+    folder = staging / "results"
+    files = sorted(folder.glob("*.json"), key=lambda p: (
+        SECTIONS.index(p.stem) if p.stem in SECTIONS else len(SECTIONS), p.stat().st_mtime_ns)
+    ) if folder.exists() else []
+    return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}

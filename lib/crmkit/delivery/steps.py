@@ -1,0 +1,140 @@
+"""What the earlier workbooks produced, computed once, for the later workbooks and the dashboard.
+
+The chain customers → cost to serve → per-segment economics → scenario model → plan inputs is
+written here and nowhere else. Workbooks 03-05 and the dashboard take it from :class:`Steps`
+(``wb.steps`` in a workbook), so a figure of chapter 4 and the same figure in the dashboard come
+from the same call on the same inputs.
+
+Each step is computed the first time it is asked for and kept on the object (one object per
+workbook kernel, per dashboard page). Across kernels, the per-customer table of workbook 02 is
+shared through the run folder (``tables/customers.parquet``) and the validated inputs through
+``inputs/`` (:mod:`crmkit.inputs.cache`), so no kernel re-segments or re-parses the CSV files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crmkit.analysis import context
+from crmkit.core.i18n import Formatter
+from crmkit.inputs.workspace import Workspace
+from crmkit.relationships import cost_benefit, cost_to_serve, inventory, questions, scenarios
+from crmkit.settings.client import ClientConfig
+
+__all__ = ["Steps"]
+
+
+@dataclass
+class Steps:
+    """The earlier steps of one client's strategy, each computed once on first use.
+
+    Parameters
+    ----------
+    ws : Workspace
+    lang : {"en", "es"}
+    run_dir : Path, optional
+        The run folder; its ``tables/customers.parquet`` is used when workbook 02 wrote it.
+
+    Attributes
+    ----------
+    customers : DataFrame
+        The per-customer table of workbook 02 (segment, RFM scores, value).
+    cost : crmkit.relationships.cost_to_serve.CostToServe
+        Workbook 03's cost to serve.
+    expectations : crmkit.relationships.inventory.Expectations
+    gap : crmkit.relationships.questions.Gap
+    economics : DataFrame
+        Workbook 04's economics and verdict per segment.
+    model : crmkit.relationships.scenarios.ScenarioModel
+    scenarios, suggested : list, bool
+        The scenarios workbook 04 compares (client.yaml's, else suggested ones) and whether they
+        were suggested.
+    indicators, objective
+        Workbook 01's indicators and recommended objective.
+    """
+
+    ws: Workspace
+    lang: str
+    run_dir: Path | None = None
+
+    @classmethod
+    def of(cls, wb: Any) -> Steps:
+        """The steps of a :class:`crmkit.delivery.workbook.Workbook`."""
+        return cls(wb.ws, wb.lang, wb.run_dir)
+
+    @property
+    def config(self) -> ClientConfig:
+        return self.ws.config
+
+    @property
+    def fmt(self) -> Formatter:
+        return Formatter(self.lang, self.config.currency)
+
+    @cached_property
+    def customers(self) -> pd.DataFrame:
+        path = None if self.run_dir is None else Path(self.run_dir) / "tables" / "customers.parquet"
+        if path is not None and path.is_file():
+            table = pd.read_parquet(path)
+            if "segment" in table:
+                return table
+        # imported only here: segmenting pulls in scikit-learn and the value models (about a
+        # second of imports) that a run with the table already written does not need
+        from crmkit.analysis.segmentation import segment_customers
+
+        return segment_customers(self.ws, self.lang, self.config).table
+
+    @cached_property
+    def cost(self) -> Any:
+
+        return cost_to_serve.compute(self.customers, self.ws.interactions, self.config)
+
+    @cached_property
+    def expectations(self) -> Any:
+
+        return inventory.expectations(self.customers, self.ws.survey, self.config)
+
+    @cached_property
+    def gap(self) -> Any:
+
+        return questions.gap(self.cost, self.expectations)
+
+    @cached_property
+    def economics(self) -> pd.DataFrame:
+
+        return cost_benefit.per_segment(self.customers, self.cost, self.config)
+
+    @cached_property
+    def model(self) -> Any:
+
+        return scenarios.ScenarioModel.from_cost(self.customers, self.cost, self.config)
+
+    @cached_property
+    def _proposed(self) -> tuple[list, bool]:
+
+        return scenarios.proposed(self.config, self.model, self.economics, self.lang)
+
+    @property
+    def scenarios(self) -> list:
+        return self._proposed[0]
+
+    @property
+    def suggested(self) -> bool:
+        return self._proposed[1]
+
+    @cached_property
+    def indicators(self) -> Any:
+
+        a = self.config.assumptions
+        return context.indicators(self.ws.customers, self.ws.transactions, self.ws.as_of,
+                                  window_months=a.window_months, lapse_days=a.lapse_days,
+                                  survey=self.ws.survey)
+
+    @cached_property
+    def objective(self) -> Any:
+
+        return context.recommend_objective(self.config, self.indicators, self.lang, self.fmt)

@@ -1,0 +1,84 @@
+"""The validated inputs of a run, kept in the run folder so that every workbook reads them once.
+
+``crmkit run`` loads and validates the client's files once (:func:`crmkit.inputs.workspace.
+load_workspace`), then :func:`save` writes the canonical frames as Parquet under
+``RUN_DIR/inputs/`` with a manifest of the raw files' checksums. Each workbook's kernel then
+:func:`load`\\ s them from there instead of parsing and validating the CSV exports again (0.3 s
+a workbook on a demo client, seconds on a million lines).
+
+The cache is used only while it is the truth: every raw file's checksum must still equal the
+manifest's, else the workspace is loaded from the raw files as usual. ``client.yaml`` is always
+parsed anew (it is small, and the settings object is not stored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from crmkit.inputs.tabular import Dialect
+from crmkit.inputs.workspace import Workspace, _sha256_file
+from crmkit.settings.client import load_config
+
+__all__ = ["INPUTS_DIR", "load", "save"]
+
+#: Folder of the run that holds the validated inputs.
+INPUTS_DIR = "inputs"
+MANIFEST = "manifest.json"
+TABLES = ("customers", "transactions", "interactions", "survey")
+
+
+def save(ws: Workspace, run_dir: str | Path) -> Path:
+    """Write the workspace's canonical frames and a manifest under ``RUN_DIR/inputs/``."""
+    folder = Path(run_dir) / INPUTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for name in TABLES:
+        frame = getattr(ws, name)
+        if frame is not None:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+            tables.append(name)
+    sources = {file: {**dataclasses.asdict(d), "configured": sorted(d.configured)}
+               for file, d in ws.sources.items()}
+    manifest = {"workspace": str(ws.path.resolve()), "checksums": ws.checksums,
+                "as_of": ws.as_of.isoformat(), "tables": tables, "sources": sources}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return folder
+
+
+def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None:
+    """The workspace from ``RUN_DIR/inputs/``, or None when there is no valid cache for it.
+
+    Parameters
+    ----------
+    client_dir : path
+        The client workspace the run was made from.
+    run_dir : path or None
+        The run folder (None: no cache).
+    """
+    if run_dir is None:
+        return None
+    folder = Path(run_dir) / INPUTS_DIR
+    root = Path(client_dir)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("workspace") != str(root.resolve()):
+        return None
+    checksums = manifest.get("checksums") or {}
+    for name, digest in checksums.items():
+        path = root / name
+        if not path.is_file() or _sha256_file(path) != digest:
+            return None
+    frames = {name: pd.read_parquet(folder / f"{name}.parquet") if name in manifest["tables"]
+              else None for name in TABLES}
+    sources = {file: Dialect(**{**d, "configured": frozenset(d["configured"])})
+               for file, d in manifest.get("sources", {}).items()}
+    return Workspace(path=root, slug=root.resolve().name, config=load_config(root),
+                     as_of=dt.date.fromisoformat(manifest["as_of"]), checksums=checksums,
+                     sources=sources, **frames)

@@ -1,0 +1,374 @@
+"""The client's ``client.yaml``: who the client is, its assumptions and the consultant's judgements.
+
+The schema is a set of pydantic models so that a typo in a key or a score out of range is caught
+by ``crmkit check`` with the path of the offending key, before any workbook runs. Unknown keys
+are rejected (``extra="forbid"``): a misspelt ``discount_rte`` silently falling back to a default
+would put a wrong number in front of a paying client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crmkit.core.problems import Problem, ProblemList, WorkspaceError
+from crmkit.settings.project import CrmProject
+from crmkit.settings.relationships import RelationshipsConfig
+from crmkit.settings.scenarios import Scenario
+
+CONFIG_FILE = "client.yaml"
+
+Language = Literal["en", "es"]
+Objective = Literal["attract", "retain", "grow"]
+Level = Literal["low", "medium", "high"]
+TimeFrame = Literal["short", "medium", "long"]
+Direction = Literal["opportunity", "threat"]
+Stage = Literal["introduction", "growth", "maturity", "decline"]
+
+#: The files of a workspace, with the canonical columns each must (or may) have.
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "customers": ["customer_id"],
+    "transactions": ["customer_id", "date", "amount"],
+    "interactions": ["customer_id", "date", "channel", "relationship_type", "minutes"],
+    "survey": ["customer_id", "satisfaction"],
+}
+OPTIONAL_COLUMNS: dict[str, list[str]] = {
+    "customers": ["category_spend"],
+    "transactions": ["product", "category", "margin", "promotion"],
+    "interactions": [],
+    "survey": ["nps", "preferred_relationship"],
+}
+REQUIRED_FILES = ("customers", "transactions")
+OPTIONAL_FILES = ("interactions", "survey")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Branding(_Strict):
+    """Colours (hex) used by the report and the dashboard."""
+
+    primary_color: str = "#1b4965"
+    accent_color: str = "#e07a5f"
+
+    @field_validator("primary_color", "accent_color")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"expected a colour like '#1b4965', found {value!r}")
+        return value
+
+
+#: File types a table can be read from, by (lower-case) suffix.
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+PARQUET_SUFFIXES = (".parquet",)
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + SHEET_SUFFIXES + PARQUET_SUFFIXES
+
+
+def split_sheet(spec: str) -> tuple[str, str | None]:
+    """``"book.xlsx#Sheet 1"`` -> ``("book.xlsx", "Sheet 1")``; anything else -> ``(spec, None)``.
+
+    The part after the last ``#`` is a sheet only when the part before it names a workbook, so
+    that ``"Report #3.xlsx"`` stays a file name.
+    """
+    if "#" in spec:
+        file, sheet = spec.rsplit("#", 1)
+        if Path(file.strip()).suffix.lower() in SHEET_SUFFIXES:
+            return file.strip(), sheet.strip() or None
+    return spec.strip(), None
+
+
+class CsvOptions(_Strict):
+    """How the client's CSV exports are written; everything is detected when left out.
+
+    ``separator: whitespace`` splits on runs of spaces or tabs (fixed-width looking logs such as
+    ``00001 19970101  1   11.77``); ``date_format: yyyymmdd`` reads compact dates like
+    ``19970101``. ``header: false`` says the file has no header line; ``names`` then gives the
+    column names, in order (usually under ``files: <table>: csv:``, for that file only).
+    """
+
+    separator: Literal[",", ";", "\t", "|", "whitespace"] | None = None
+    decimal: Literal[".", ","] | None = None
+    encoding: str | None = None
+    date_format: Literal["iso", "dayfirst", "monthfirst", "yyyymmdd"] | None = None
+    header: bool = True
+    names: list[str] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _names_need_no_header(self) -> CsvOptions:
+        if not self.header and not self.names:
+            raise ValueError("the column names (names: [customer_id, date, amount, ...]) "
+                             "when header is false")
+        if self.names and self.header:
+            raise ValueError("names only with header: false (a file with a header line is "
+                             "mapped with columns:)")
+        if self.names and len({n.strip() for n in self.names}) != len(self.names):
+            raise ValueError(f"distinct column names, found {self.names!r}")
+        return self
+
+    def merged(self, override: CsvOptions | None) -> CsvOptions:
+        """These options with the ones set in ``override`` (a file's own ``csv:``) on top."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_unset=True))
+
+
+class FileSource(_Strict):
+    """Where one table is read from: ``files: <table>:`` in ``client.yaml``.
+
+    Either a path (relative to the workspace), ``"Online Retail.xlsx"``, ``"book.xlsx#Sheet"``
+    (a sheet; default the first one), ``"export.parquet"``, ``"log.txt"``; or a mapping with
+    ``path`` and the file's own ``csv:`` options (on top of the top-level ``csv:``).
+    """
+
+    path: str = Field(min_length=1)
+    csv: CsvOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = {"path": value}
+        if isinstance(value, dict) and isinstance(value.get("path"), str):
+            path = value["path"]
+            file, _ = split_sheet(path)
+            suffix = Path(file).suffix.lower()
+            if suffix not in SUPPORTED_SUFFIXES:
+                raise ValueError(
+                    "a file ending in " + ", ".join(SUPPORTED_SUFFIXES)
+                    + " (a workbook's sheet as 'book.xlsx#Sheet name')"
+                    + (f"; {suffix} files cannot be read" if suffix else ""))
+            if value.get("csv") is not None and suffix not in TEXT_SUFFIXES:
+                raise ValueError(f"csv: options only for a text file (.csv, .txt, .tsv), "
+                                 f"found them for {path!r}")
+        return value
+
+    @property
+    def file(self) -> str:
+        """The file, without the sheet."""
+        return split_sheet(self.path)[0]
+
+    @property
+    def sheet(self) -> str | None:
+        """The sheet named after ``#``, if any."""
+        return split_sheet(self.path)[1]
+
+
+class Assumptions(_Strict):
+    """Economic assumptions; every one is shown in the report as an assumption."""
+
+    gross_margin: float = Field(0.30, ge=0, le=1, description="margin rate when no margin column")
+    discount_rate: float = Field(0.10, ge=0, le=1, description="yearly discount rate")
+    horizon_months: int = Field(36, ge=1, le=240)
+    lapse_days: int = Field(180, ge=7, le=3650, description="no purchase for this long = lapsed")
+    window_months: int = Field(12, ge=1, le=60, description="period the indicators look at")
+
+
+class SegmentationSettings(_Strict):
+    """How customers are segmented (workbook 02), the ``segmentation`` section of client.yaml.
+
+    ``map`` is a bundled segment map (``rfm_ten``: the ten-segment recency x frequency grid;
+    ``managerial``: active / warm / cold / inactive by days since last purchase, split by value
+    and newness) or the path of the client's own map, relative to the workspace, e.g.
+    ``maps/our_segments.yaml`` (copy a bundled one from ``data/segment_maps/`` to start).
+    ``method: clustering`` segments by k-means on behaviour instead; the map is then still used
+    for the RFM grid shown beside it.
+    """
+
+    method: Literal["map", "clustering"] = "map"
+    map: str = Field("rfm_ten", min_length=1,
+                     description="rfm_ten, managerial, or a .yaml path in the workspace")
+    frequency: Literal["days", "lines"] = Field(
+        "days", description="count purchase days (several lines on a day are one purchase) "
+                            "or transaction lines (one line per order)")
+    k: int | None = Field(None, ge=2, le=12, description="fixed number of clusters; "
+                                                          "default: best silhouette")
+    k_min: int = Field(2, ge=2, le=12)
+    k_max: int = Field(8, ge=2, le=12)
+    seed: int = Field(0, ge=0, description="random seed of the clustering (reproducible runs)")
+    attribute: str | None = Field(None, description="customers.csv column for the typological mix")
+    top_share: float = Field(0.2, gt=0, lt=1, description="share of customers flagged most "
+                                                          "valuable")
+    decline: float = Field(0.3, gt=0, le=1, description="spend drop, window on window, that "
+                                                        "flags a customer as declining")
+
+    @field_validator("map")
+    @classmethod
+    def _map_name(cls, value: str) -> str:
+        value = value.strip()
+        if not (re.fullmatch(r"[a-z][a-z0-9_]*", value)
+                or value.lower().endswith((".yaml", ".yml"))):
+            raise ValueError("a bundled map name (rfm_ten, managerial) or the path of a .yaml "
+                             f"file in the workspace, found {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _k_range(self) -> SegmentationSettings:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) to be at most k_max ({self.k_max})")
+        return self
+
+
+class Capability(_Strict):
+    """An internal capability scored 1 (a hard limit) to 5 (a real strength)."""
+
+    score: int = Field(ge=1, le=5)
+    note: str = ""
+
+
+class InternalContext(_Strict):
+    financial: Capability
+    operational: Capability
+    technological: Capability
+    people: Capability
+
+
+class ExternalFactor(_Strict):
+    """An external factor: how strongly it bears, when, and for better or worse."""
+
+    impact: Level
+    time_frame: TimeFrame
+    direction: Direction
+    note: str = ""
+
+
+class IndustryMaturity(ExternalFactor):
+    stage: Stage
+
+
+class ExternalContext(_Strict):
+    competitors: ExternalFactor
+    industry_maturity: IndustryMaturity
+    regulation: ExternalFactor
+    disruptive_technology: ExternalFactor
+
+
+class Context(_Strict):
+    internal: InternalContext
+    external: ExternalContext
+
+
+class ClientConfig(_Strict):
+    """Everything in ``client.yaml``.
+
+    ``columns`` maps, per file, the canonical column name to the client's own header, e.g.
+    ``{"transactions": {"customer_id": "Nº Cliente", "date": "Fecha", "amount": "Importe"}}``.
+    ``files`` says which file holds a table when it is not ``<table>.csv``, e.g.
+    ``{"transactions": "Online Retail.xlsx#Year 2010-2011"}`` (see :class:`FileSource`).
+    """
+
+    name: str = Field(min_length=1)
+    industry: str = ""
+    language: Language = "en"
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    as_of: dt.date | None = Field(None, description="analysis date; default: last transaction")
+    objective: Objective | None = Field(None, description="set to override the recommendation")
+    branding: Branding = Branding()
+    csv: CsvOptions = CsvOptions()
+    columns: dict[Literal["customers", "transactions", "interactions", "survey"],
+                  dict[str, str]] = {}
+    files: dict[Literal["customers", "transactions", "interactions", "survey"],
+                FileSource] = {}
+    assumptions: Assumptions = Assumptions()
+    context: Context
+    # Sections owned by later workbooks; validated by their own modules.
+    segmentation: SegmentationSettings = SegmentationSettings()
+    relationships: RelationshipsConfig = RelationshipsConfig()
+    scenarios: list[Scenario] = []
+    crm_project: CrmProject = CrmProject()
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for file, mapping in value.items():
+            known = REQUIRED_COLUMNS[file] + OPTIONAL_COLUMNS[file]
+            for canonical in mapping:
+                if canonical not in known:
+                    raise ValueError(
+                        f"'{canonical}' is not a column of {file}.csv; expected one of "
+                        + ", ".join(known))
+        return value
+
+
+def load_config(workspace: str | Path) -> ClientConfig:
+    """Read and validate ``client.yaml`` of a workspace.
+
+    Raises
+    ------
+    WorkspaceError
+        With one problem per invalid key, naming the key path, what was found and expected.
+    """
+    path = Path(workspace) / CONFIG_FILE
+    problems = ProblemList()
+    if not path.is_file():
+        problems.add(CONFIG_FILE, "missing_file",
+                     f"file not found in {Path(workspace)}; expected the client's settings "
+                     "(run 'crmkit new' to start from the template)")
+        raise WorkspaceError(problems)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.add(CONFIG_FILE, "unreadable_file",
+                     f"cannot be read ({exc.strerror or exc}); expected a readable file")
+        raise WorkspaceError(problems) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    try:
+        raw = yaml.safe_load(text)
+    except ValueError as exc:  # YAML's own date reading, e.g. "as_of: 2024-02-30"
+        where = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            found = re.match(r"\s*([\w.-]+)\s*:\s*(\d{4})-(\d\d?)-(\d\d?)\s*(#.*)?$", line)
+            if found:
+                try:
+                    dt.date(*(int(found.group(i)) for i in (2, 3, 4)))
+                except ValueError:
+                    where = (f"key '{found.group(1)}' has '{found.group(2)}-{found.group(3)}-"
+                             f"{found.group(4)}' (line {number}), ")
+                    break
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"{where}not a valid date ({exc}); expected a date as YYYY-MM-DD")
+        raise WorkspaceError(problems) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = [mark.line + 1] if mark is not None else []
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"not valid YAML ({getattr(exc, 'problem', exc)}); "
+                     "expected 'key: value' lines",
+                     rows=line)
+        raise WorkspaceError(problems) from None
+    if not isinstance(raw, dict):
+        problems.add(CONFIG_FILE, "invalid_yaml",
+                     f"found {type(raw).__name__}; expected a mapping of settings (name: …)")
+        raise WorkspaceError(problems)
+    try:
+        return ClientConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems_from_validation(exc))
+        raise WorkspaceError(problems) from None
+
+
+def _problems_from_validation(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        found = error.get("input")
+        if error["type"] == "missing":
+            message = f"key '{key}' is missing; expected it to be set"
+        elif error["type"] == "extra_forbidden":
+            message = f"key '{key}' is not a known setting; check its spelling"
+        else:
+            message = (f"key '{key}' has {found!r}; expected "
+                       + error["msg"].removeprefix("Value error, ").replace("Input should be", "")
+                       .strip())
+        problems.append(Problem(CONFIG_FILE, "invalid_setting", message))
+    return problems
