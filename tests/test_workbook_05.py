@@ -29,7 +29,7 @@ from conftest import HOSTILE_ID
 
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, catalogue, t
-from crmkit.delivery import exports, pdf
+from crmkit.delivery import SECTIONS, exports, pdf
 from crmkit.inputs.workspace import load_workspace
 from crmkit.planning import plan
 from crmkit.relationships import cost_benefit, cost_to_serve, scenarios
@@ -169,7 +169,8 @@ def test_tables_xlsx_has_a_sheet_per_exported_table_in_the_language(runs, demo):
     other = "es" if lang == "en" else "en"
     specs = sorted((json.loads(p.read_text(encoding="utf-8"))
                     for p in (folder / exports.STAGED_DIR).glob("*.json")),
-                   key=lambda s: s["order"])
+                   key=lambda s: (SECTIONS.index(s["section"]), s["order"], s["number"]))
+    # workbooks run side by side: the book follows the workbooks' order, then each one's
     book = openpyxl.load_workbook(folder / "tables.xlsx")
     assert book.sheetnames == [t(s["sheet"], lang) for s in specs]
     sections = [s["section"] for s in specs]
