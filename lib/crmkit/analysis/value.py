@@ -664,7 +664,93 @@ class _ParametricModel:
         return f"<{name}: {shown}>"
 
 
-class BetaGeo(_ParametricModel):
+class _Predictions:
+    """The prediction verbs every repeat-purchase model shares, on its private kernels
+    ``_probability_alive(x, tx, age)`` and ``_expected_purchases(t, x, tx, age)``."""
+
+    def probability_alive(self, frequency, recency, T):
+        """Probability that a customer with this history has not dropped out (P(alive)).
+
+        Parameters
+        ----------
+        frequency, recency, T : array_like or float
+            The customers' histories, as in :meth:`fit`. Broadcast together.
+
+        Returns
+        -------
+        pandas.Series, numpy.ndarray or float
+            A Series on the input's index when a Series was given.
+        """
+        index = _index_of(frequency, recency, T)
+        x = _as_float(frequency, "frequency")
+        tx = _as_float(recency, "recency")
+        age = _as_float(T, "T")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            alive = self._probability_alive(x, tx, age)
+        return _wrap(alive, index, "probability_alive")
+
+    def expected_purchases(self, t, frequency, recency, T):
+        """Expected number of repeat purchases in the next ``t`` time units, given a history.
+
+        The same quantity as ``lifetimes``'
+        ``conditional_expected_number_of_purchases_up_to_time``; the model's class docstring
+        (and its ``_expected_purchases``) gives the formula.
+
+        Parameters
+        ----------
+        t : array_like or float
+            Length of the future period, in the data's time unit.
+        frequency, recency, T : array_like or float
+            The customers' histories. Broadcast with ``t``.
+
+        Returns
+        -------
+        pandas.Series, numpy.ndarray or float
+            A Series on the input's index when a Series was given and the result is 1-D.
+        """
+        index = _index_of(frequency, recency, T, t)
+        t = _as_float(t, "t")
+        x = _as_float(frequency, "frequency")
+        tx = _as_float(recency, "recency")
+        age = _as_float(T, "T")
+        return _wrap(self._expected_purchases(t, x, tx, age), index, "expected_purchases")
+
+    def expected_purchases_new_customer(self, t):
+        """Expected number of repeat purchases in ``t`` time units of a new, random customer.
+
+        ``lifetimes``' ``expected_number_of_purchases_up_to_time``.
+
+        Parameters
+        ----------
+        t : array_like or float
+            Time since the first purchase, in the data's time unit.
+
+        Returns
+        -------
+        pandas.Series, numpy.ndarray or float
+        """
+        index = _index_of(t)
+        t = _as_float(t, "t")
+        zero = np.zeros_like(t)
+        return _wrap(self._expected_purchases(t, zero, zero, zero), index, "expected_purchases")
+
+    # lifetimes names, so code written for its fitters keeps working.
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+        """``lifetimes`` name of :meth:`expected_purchases`."""
+        return self.expected_purchases(t, frequency, recency, T)
+
+    def conditional_probability_alive(self, frequency, recency, T):
+        """``lifetimes`` name of :meth:`probability_alive`."""
+        return self.probability_alive(frequency, recency, T)
+
+    def expected_number_of_purchases_up_to_time(self, t):
+        """``lifetimes`` name of :meth:`expected_purchases_new_customer`."""
+        return self.expected_purchases_new_customer(t)
+
+    predict = conditional_expected_number_of_purchases_up_to_time
+
+
+class BetaGeo(_Predictions, _ParametricModel):
     """The BG/NBD ("beta-geometric / negative binomial") model of repeat purchasing.
 
     Each customer buys as a Poisson process with rate lambda while alive and, after each
@@ -791,29 +877,8 @@ class BetaGeo(_ParametricModel):
         self._record_fit(objective, theta, total)
         return self
 
-    def probability_alive(self, frequency, recency, T):
-        """Probability that a customer with this history has not dropped out (P(alive)).
-
-        Computed as ``expit(-log odds of dropout)`` (Hardie's note 021), so it is exact and
-        warning-free for any frequency or age.
-
-        Parameters
-        ----------
-        frequency, recency, T : array_like or float
-            The customers' histories, as in :meth:`fit`. Broadcast together.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-            A Series on the input's index when a Series was given.
-        """
-        index = _index_of(frequency, recency, T)
-        x = _as_float(frequency, "frequency")
-        tx = _as_float(recency, "recency")
-        age = _as_float(T, "T")
-        return _wrap(self._probability_alive(x, tx, age), index, "probability_alive")
-
     def _probability_alive(self, x, tx, age):
+        # expit(-log odds of dropout) (Hardie's note 021): exact, warning-free for any history
         r, alpha, a, b = self.params.to_numpy()
         log_odds = (
             np.log(a)
@@ -822,35 +887,11 @@ class BetaGeo(_ParametricModel):
         )
         return np.where(x > 0, expit(-log_odds), 1.0)
 
-    def expected_purchases(self, t, frequency, recency, T):
-        """Expected number of repeat purchases in the next ``t`` time units, given a history.
-
-        Equation (10) of Fader, Hardie & Lee (2005), the same quantity as ``lifetimes``'
-        ``conditional_expected_number_of_purchases_up_to_time``. The Gauss hypergeometric term
-        is taken after Euler's transformation, ``(1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) =
-        (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)``, whose first two arguments do not grow with
-        the frequency x, so the series neither overflows nor loses precision for heavy buyers.
-
-        Parameters
-        ----------
-        t : array_like or float
-            Length of the future period, in the data's time unit.
-        frequency, recency, T : array_like or float
-            The customers' histories. Broadcast with ``t``.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-            A Series on the input's index when a Series was given and the result is 1-D.
-        """
-        index = _index_of(frequency, recency, T, t)
-        t = _as_float(t, "t")
-        x = _as_float(frequency, "frequency")
-        tx = _as_float(recency, "recency")
-        age = _as_float(T, "T")
-        return _wrap(self._expected_purchases(t, x, tx, age), index, "expected_purchases")
-
     def _expected_purchases(self, t, x, tx, age):
+        # Equation (10) of Fader, Hardie & Lee (2005); the 2F1 term after Euler's transformation,
+        # (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose
+        # first two arguments do not grow with x: no overflow or lost precision for heavy buyers.
+        # With x = tx = age = 0 it is equation (9), the new customer's expectation.
         r, alpha, a, b = self.params.to_numpy()
         log_1mz = np.log(alpha + age) - np.log(alpha + age + t)
         z = t / (alpha + age + t)
@@ -861,40 +902,13 @@ class BetaGeo(_ParametricModel):
             gap = np.where(hyp > 0, -np.expm1(log_tail), 1 - np.exp((a - 1) * log_1mz) * hyp)
         return (a + b + x - 1) / (a - 1) * gap * self._probability_alive(x, tx, age)
 
-    def expected_purchases_new_customer(self, t):
-        """Expected number of repeat purchases in ``t`` time units of a new, random customer.
-
-        Equation (9) of Fader, Hardie & Lee (2005), ``lifetimes``'
-        ``expected_number_of_purchases_up_to_time``: the unconditional expectation, useful to
-        value customers not acquired yet.
-
-        Parameters
-        ----------
-        t : array_like or float
-            Time since the first purchase, in the data's time unit.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-        """
-        index = _index_of(t)
-        t = _as_float(t, "t")
-        zero = np.zeros_like(t)
-        return _wrap(self._expected_purchases(t, zero, zero, zero), index, "expected_purchases")
-
-    # lifetimes names, so code written for BetaGeoFitter keeps working.
-    conditional_expected_number_of_purchases_up_to_time = expected_purchases
-    predict = expected_purchases
-    conditional_probability_alive = probability_alive
-    expected_number_of_purchases_up_to_time = expected_purchases_new_customer
-
 
 # --------------------------------------------------------------------------------------------
 # MBG/NBD and Pareto/NBD
 # --------------------------------------------------------------------------------------------
 
 
-class _PurchaseModel(_ParametricModel):
+class _PurchaseModel(_Predictions, _ParametricModel):
     """Fit and prediction plumbing shared by the non-contractual models added after BetaGeo.
 
     Subclasses give ``param_names`` (time-scale parameters listed in ``_time_params``), a
@@ -986,87 +1000,6 @@ class _PurchaseModel(_ParametricModel):
             self._record_fit(objective, theta, total, numeric_gradient=self._numeric_gradient)
         self.n_customers_ = float(total)
         return self
-
-    def probability_alive(self, frequency, recency, T):
-        """Probability that a customer with this history has not dropped out (P(alive)).
-
-        Parameters
-        ----------
-        frequency, recency, T : array_like or float
-            The customers' histories, as in :meth:`fit`. Broadcast together.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-            A Series on the input's index when a Series was given.
-        """
-        index = _index_of(frequency, recency, T)
-        x = _as_float(frequency, "frequency")
-        tx = _as_float(recency, "recency")
-        age = _as_float(T, "T")
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            alive = self._probability_alive(x, tx, age)
-        return _wrap(alive, index, "probability_alive")
-
-    def expected_purchases(self, t, frequency, recency, T):
-        """Expected number of repeat purchases in the next ``t`` time units, given a history.
-
-        The same quantity as ``lifetimes``'
-        ``conditional_expected_number_of_purchases_up_to_time``; the class docstring gives the
-        formula.
-
-        Parameters
-        ----------
-        t : array_like or float
-            Length of the future period, in the data's time unit.
-        frequency, recency, T : array_like or float
-            The customers' histories. Broadcast with ``t``.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-            A Series on the input's index when a Series was given and the result is 1-D.
-        """
-        index = _index_of(frequency, recency, T, t)
-        t = _as_float(t, "t")
-        x = _as_float(frequency, "frequency")
-        tx = _as_float(recency, "recency")
-        age = _as_float(T, "T")
-        return _wrap(self._expected_purchases(t, x, tx, age), index, "expected_purchases")
-
-    def expected_purchases_new_customer(self, t):
-        """Expected number of repeat purchases in ``t`` time units of a new, random customer.
-
-        ``lifetimes``' ``expected_number_of_purchases_up_to_time``.
-
-        Parameters
-        ----------
-        t : array_like or float
-            Time since the first purchase, in the data's time unit.
-
-        Returns
-        -------
-        pandas.Series, numpy.ndarray or float
-        """
-        index = _index_of(t)
-        t = _as_float(t, "t")
-        zero = np.zeros_like(t)
-        return _wrap(self._expected_purchases(t, zero, zero, zero), index, "expected_purchases")
-
-    # lifetimes names, so code written for its fitters keeps working.
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
-        """``lifetimes`` name of :meth:`expected_purchases`."""
-        return self.expected_purchases(t, frequency, recency, T)
-
-    def conditional_probability_alive(self, frequency, recency, T):
-        """``lifetimes`` name of :meth:`probability_alive`."""
-        return self.probability_alive(frequency, recency, T)
-
-    def expected_number_of_purchases_up_to_time(self, t):
-        """``lifetimes`` name of :meth:`expected_purchases_new_customer`."""
-        return self.expected_purchases_new_customer(t)
-
-    predict = conditional_expected_number_of_purchases_up_to_time
 
 
 def _mbg_log_likelihood(params, h: _Histories, with_gradient: bool):
