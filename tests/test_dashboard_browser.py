@@ -144,11 +144,29 @@ def browser():
             chromium.close()
 
 
+SECTIONS = (".crm-kpis", ".crm-explorer", ".crm-whatif", ".crm-plan", ".crm-downloads-section")
+
+
+def _whole(page, timeout_ms: float) -> bool:
+    try:
+        for section in SECTIONS:
+            page.locator(section).wait_for(state="visible", timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: a section did not come
+        return False
+    return True
+
+
 def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(url, wait_until="commit")
-    page.locator(".crm-kpis").wait_for(state="visible")
+    # Known (issue 13): a load can still lose a widget section ("model not found"); the tests
+    # here are about what a whole page shows and refuses, so a lost section gets a reload.
+    for _ in range(2):
+        if _whole(page, PAGE_TIMEOUT_MS / 2):
+            return page
+        page.reload(wait_until="commit")
+    assert _whole(page, PAGE_TIMEOUT_MS), "a dashboard section is missing after two reloads"
     return page
 
 
@@ -168,7 +186,8 @@ def test_link_points_to_this_machine(server):
 
 
 def test_dashboard_renders_figures_and_charts(page):
-    page.locator(".js-plotly-plot").first.wait_for(state="visible")
+    # the page renders section by section (no pre-computed kernel): wait for the second chart
+    page.locator(".js-plotly-plot").nth(1).wait_for(state="visible")
     assert page.locator(".js-plotly-plot").count() >= 2
     text = page.inner_text("body")
     assert "Northwind Living" in text
@@ -237,6 +256,7 @@ def test_page_contains_no_source_code(page, server):
 
 
 def test_customers_file_downloads_as_csv(page, tmp_path):
+    page.locator(".crm-downloads-section").wait_for(state="visible")
     page.locator(".crm-prepare-customers").click()
     link = page.locator(".crm-customers-link a")
     link.wait_for(state="visible")
