@@ -141,3 +141,13 @@ def test_score_grid_counts_every_cell():
     assert list(grid.columns) == [1, 2, 3, 4, 5]
     assert grid.to_numpy().sum() == 10
     assert grid.loc[5, 1] == 2 and grid.loc[1, 5] == 2 and grid.loc[3, 3] == 2
+
+
+def test_a_purchase_of_zero_is_a_purchase_occasion():
+    # A free item and a fully discounted order are visits; only a return is not.
+    tx = _tx([("A", "2024-10-01", 0.0), ("A", "2024-11-01", 20.0), ("Z", "2024-09-01", 0.0),
+              ("R", "2024-09-01", -5.0)])
+    table = rfm_table(tx, AS_OF)
+    assert table.loc["A", "frequency"] == 2 and table.loc["A", "monetary"] == 20.0
+    assert table.loc["Z", "frequency"] == 1 and table.loc["Z", "monetary"] == 0.0
+    assert "R" not in table.index

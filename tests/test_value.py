@@ -550,9 +550,10 @@ def test_fits_with_heavy_buyers_are_warning_free():
 @pytest.mark.parametrize("freq", ["D", "W"])
 @pytest.mark.parametrize("end", [None, "1997-09-30"])
 def test_summarise_equals_lifetimes_on_cdnow(lt, cdnow_log, freq, end):
-    # CDNOW has 8 zero-amount orders; lifetimes counts them as purchases, we do not (see the
-    # next tests), so the comparison with amounts is made on positive orders.
-    log = cdnow_log[cdnow_log["amount"] > 0]
+    # CDNOW has zero-amount orders; lifetimes counts them as purchases, and so do we (a free
+    # item is a visit), so the whole log is compared, zero orders included.
+    log = cdnow_log
+    assert (log["amount"] == 0).any() and (log["amount"] >= 0).all()
     with quiet():
         theirs = lt.utils.summary_data_from_transaction_data(
             log,
@@ -564,7 +565,7 @@ def test_summarise_equals_lifetimes_on_cdnow(lt, cdnow_log, freq, end):
         )
     ours = summarise(log, observation_period_end=end, freq=freq)
     pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-12)
-    assert ours.attrs == {"non_positive_periods": 0, "customers_without_purchase": 0}
+    assert ours.attrs == {"periods_without_purchase": 0, "customers_without_purchase": 0}
 
     with quiet():
         theirs = lt.utils.summary_data_from_transaction_data(
@@ -655,19 +656,20 @@ def test_summarise_counts_only_periods_with_a_positive_total():
         }
     )
     got = summarise(log)
-    # A: Jan 1 nets to 70 (a purchase); the Jan 3 return and the net-zero Jan 6 are not
-    # occasions. B never bought anything net and is left out. C's life starts at its purchase.
+    # A: Jan 1 nets to 70 (a purchase); the Jan 3 return is not an occasion; Jan 6 (a purchase
+    # of 10 and a return of 10) is one, worth 0. B only returned goods and is left out. C's life
+    # starts at its purchase.
     expected = pd.DataFrame(
         {
-            "frequency": [1.0, 0.0],
-            "recency": [4.0, 0.0],
+            "frequency": [2.0, 0.0],
+            "recency": [5.0, 0.0],
             "T": [5.0, 2.0],
-            "monetary_value": [40.0, 0.0],
+            "monetary_value": [20.0, 0.0],
         },
         index=pd.Index(["A", "C"], name="customer_id"),
     )
     pd.testing.assert_frame_equal(got, expected, check_index_type=False)
-    assert got.attrs == {"non_positive_periods": 4, "customers_without_purchase": 1}
+    assert got.attrs == {"periods_without_purchase": 3, "customers_without_purchase": 1}
     # Without amounts every period with a transaction is an occasion, as in lifetimes.
     counted = summarise(log, monetary_value_col=None)
     assert counted.loc["A", "frequency"] == 3 and "B" in counted.index

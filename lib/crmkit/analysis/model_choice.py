@@ -11,7 +11,8 @@ likelihood: :meth:`crmkit.analysis.value.BetaGeo.diagnostics`) is named and pass
 then refitted on the whole history by the caller.
 
 Purchases are counted as :func:`crmkit.analysis.value.summarise` counts them: one purchase
-occasion per customer and day with a positive total (a pure return is not a purchase).
+occasion per customer and day with a purchase line (an amount of 0 or more: a free item counts,
+a return does not).
 """
 
 from __future__ import annotations
@@ -178,13 +179,14 @@ def _fit(cls, summary: pd.DataFrame):
 
 def holdout_purchases(transactions: pd.DataFrame, customers: pd.Index, the_split: Split
                       ) -> pd.Series:
-    """Purchase occasions (customer-days with a positive total) in the holdout, per customer."""
+    """Purchase occasions (customer-days with a line of 0 or more) in the holdout, per customer."""
     dates = pd.to_datetime(transactions["date"]).dt.normalize()
     inside = (dates > pd.Timestamp(the_split.calibration_end)) & \
         (dates <= pd.Timestamp(the_split.holdout_end))
+    # A purchase occasion: a customer-day with a purchase line (amount >= 0; a return is not).
     days = (transactions.loc[inside].assign(day=dates[inside])
-            .groupby(["customer_id", "day"], observed=True)["amount"].sum())
-    counts = (days > 0).groupby(level="customer_id", observed=True).sum()
+            .groupby(["customer_id", "day"], observed=True)["amount"].max())
+    counts = (days >= 0).groupby(level="customer_id", observed=True).sum()
     return counts.reindex(customers, fill_value=0).astype(float)
 
 
@@ -262,8 +264,8 @@ def _tracking(transactions, summary, fitted, the_split: Split) -> pd.DataFrame:
     customers = set(summary.index)
     known = transactions["customer_id"].isin(customers)
     days = (transactions.loc[known].assign(day=dates[known])
-            .groupby(["customer_id", "day"], observed=True)["amount"].sum())
-    days = days[days > 0].reset_index()
+            .groupby(["customer_id", "day"], observed=True)["amount"].max())
+    days = days[days >= 0].reset_index()
     offset = (days["day"] - pd.Timestamp(the_split.calibration_end)).dt.days
     rows = []
     for end in ends:

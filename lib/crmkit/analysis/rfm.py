@@ -87,7 +87,9 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
     ago = end_day - days  # days before as_of, >= 0
 
     monetary = np.bincount(codes, weights=amount, minlength=n)
-    purchase = amount > 0
+    # A line of 0 is a purchase (a free item, a fully discounted order); only a negative line,
+    # a return, is not. docs/data-contract.md: a purchase occasion is a day with a purchase line.
+    purchase = amount >= 0
     p_codes, p_ago = codes[purchase], ago[purchase]
     # Unique (customer, day) pairs as one sorted int64 key: customers ascending, then the
     # most recent day first, so each customer's first pair is its recency, its last its tenure.

@@ -206,7 +206,9 @@ def _compress(columns: list[np.ndarray], weights: np.ndarray):
     return unique, np.bincount(codes, weights=weights, minlength=len(unique[0]))
 
 
-def _minimise(fun, x0: np.ndarray, caller: str, allow_bound: bool = False) -> np.ndarray:
+def _minimise(
+    fun, x0: np.ndarray, caller: str, allow_bound: bool = False, stop=None, curvature=False
+) -> np.ndarray:
     """Minimise ``fun`` (value and gradient) over log-parameters; raise if it does not converge.
 
     BFGS first, as ``lifetimes`` does: with three or four parameters its dense update is
@@ -218,13 +220,31 @@ def _minimise(fun, x0: np.ndarray, caller: str, allow_bound: bool = False) -> np
     parameter runs to zero or infinity) is not an error: the gradient is then checked on the
     other parameters only, or not at all once a parameter is beyond DEGENERATE_SHAPE (or below
     its inverse), and the model reports the fit as degenerate instead.
+
+    ``stop``, if given, is called after every BFGS iteration with the iterate and may end the
+    search (see :class:`_RidgeStop`); the iterate it stopped at is then returned as is, without
+    the convergence check, and the model reports why it stopped.
     """
 
     def bounded(theta):
         # Outside the bounds exp() would overflow; BFGS's line search may probe there.
         return fun(np.clip(theta, -_LOG_BOUND, _LOG_BOUND))
 
-    result = minimize(bounded, x0, jac=True, method="BFGS", options={"gtol": 1e-8})
+    options: dict[str, Any] = {"gtol": 1e-8}
+    if curvature:
+        # Start BFGS from the true curvature at x0 (k extra gradients) instead of the identity:
+        # the likelihoods are badly scaled in log-parameters, and from the identity BFGS spends
+        # dozens of iterations learning the scale (Gamma-Gamma: 30 to 80 evaluations, erratic).
+        with np.errstate(all="ignore"):
+            hess = _hessian(bounded, x0)
+        if np.all(np.isfinite(hess)):
+            eigen = np.linalg.eigvalsh(hess)
+            if eigen.min() > 1e-8 * eigen.max() > 0:
+                inverse = np.linalg.inv(hess)
+                options["hess_inv0"] = (inverse + inverse.T) / 2
+    result = minimize(bounded, x0, jac=True, method="BFGS", options=options, callback=stop)
+    if stop is not None and stop.fired:
+        return np.clip(stop.theta, -_LOG_BOUND, _LOG_BOUND)
     if allow_bound:
         result.x = np.clip(result.x, -_LOG_BOUND, _LOG_BOUND)
     if not result.success and np.max(np.abs(result.jac)) > 1e-6:
@@ -311,16 +331,16 @@ def summarise(
 
     Notes
     -----
-    Negative amounts (returns, credit notes) are legitimate. Amounts are first summed per
-    customer and period, so a return in the same period nets against the purchase. A period
-    counts as a purchase occasion only if its total is strictly positive: a period whose total
-    is zero or negative (a pure return, a fully refunded order) is dropped before frequency,
-    recency, T and monetary_value are computed. Hence ``monetary_value > 0`` whenever
-    ``frequency > 0``, which the Gamma-Gamma model requires, and a return never counts as a
-    visit. Customers with no positive period at all are left out of the summary. The number of
-    dropped periods and customers is stored in ``result.attrs["non_positive_periods"]`` and
-    ``result.attrs["customers_without_purchase"]``. Without a monetary column every period
-    with a transaction counts, as in ``lifetimes``.
+    Negative amounts (returns, credit notes) are legitimate. A period is a purchase occasion
+    when it holds a purchase line, a line of 0 or more: a free item or a fully discounted order
+    is a visit, as in ``lifetimes``, which counts every transaction; a period of returns only is
+    not, and is dropped before frequency, recency, T and monetary_value are computed. Amounts
+    are summed per customer and period, so a return in the same period nets against the
+    purchase (monetary_value may then be 0: :func:`repeat_customers` keeps the customers with a
+    positive one, as the Gamma-Gamma model requires). Customers with no purchase line at all
+    are left out of the summary. The number of dropped periods and customers is stored in
+    ``result.attrs["periods_without_purchase"]`` and ``result.attrs["customers_without_purchase"]``.
+    Without a monetary column every period with a transaction counts.
 
     Examples
     --------
@@ -377,9 +397,9 @@ def summarise(
     dropped_periods = 0
     if monetary_value_col is not None:
         totals = np.bincount(pair_of_row, weights=amounts[keep], minlength=len(pairs))
-        positive = totals > 0
-        dropped_periods = int(len(pairs) - positive.sum())
-        customer, period, totals = customer[positive], period[positive], totals[positive]
+        bought = np.bincount(pair_of_row, weights=amounts[keep] >= 0, minlength=len(pairs)) > 0
+        dropped_periods = int(len(pairs) - bought.sum())
+        customer, period, totals = customer[bought], period[bought], totals[bought]
 
     boundary = np.flatnonzero(np.diff(customer)) + 1
     first = np.concatenate(([0], boundary))
@@ -406,7 +426,7 @@ def summarise(
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(frequency > 0, repeat_total / frequency, 0.0)
         result["monetary_value"] = mean
-        result.attrs["non_positive_periods"] = dropped_periods
+        result.attrs["periods_without_purchase"] = dropped_periods
         result.attrs["customers_without_purchase"] = len(customers) - len(first)
     return result
 
@@ -560,10 +580,21 @@ class _ParametricModel:
         self.n_customers_: float | None = None
         self._fit_issues: dict[str, str] = {}
 
-    def _record_fit(self, objective, theta, total: float, numeric_gradient=False) -> None:
-        """Keep what :meth:`diagnostics` needs from the optimum: bounds hit, flatness."""
+    def _record_fit(
+        self, objective, theta, total: float, numeric_gradient=False, hessian=None, stopped=None
+    ) -> None:
+        """Keep what :meth:`diagnostics` needs from the optimum: bounds hit, flatness.
+
+        ``hessian``, if given, returns the Hessian of the (mean) objective at ``theta`` in one
+        call, instead of differencing ``objective``'s gradient. ``stopped`` is the reason the
+        optimiser was stopped early on a ridge (:class:`_RidgeStop`): the fit is then known to
+        be degenerate, and neither the gradient nor the curvature is worth computing.
+        """
         names = np.array(self.param_names)
         issues: dict[str, str] = {}
+        if stopped is not None:
+            self._fit_issues = {"no_dropout": stopped}
+            return
         on_bound = np.abs(theta) >= _LOG_BOUND - 1e-6
         with np.errstate(all="ignore"):
             gradient = np.max(np.abs(objective(theta)[1]))
@@ -578,7 +609,10 @@ class _ParametricModel:
                 f"(exp(+-{_LOG_BOUND:g})): the likelihood has no interior maximum."
             )
         with np.errstate(all="ignore"):
-            hess = _hessian(objective, theta, numeric_gradient) * total
+            if hessian is not None:
+                hess = hessian(theta) * total
+            else:
+                hess = _hessian(objective, theta, numeric_gradient) * total
         free = ~on_bound
         hess = hess[np.ix_(free, free)]
         if hess.size:
@@ -612,7 +646,10 @@ class _ParametricModel:
         optimum (``"flat_likelihood"``: the Hessian of the log-likelihood in log-parameters is
         not positive definite, or some log-parameter has a standard error above
         :data:`FLAT_LOG_SE`), or the optimiser stopped on a ridge running to such a limit
-        (``"not_converged"``). A model built with ``from_params`` is only checked on its shapes.
+        (``"not_converged"``), or, for the Pareto/NBD, the optimiser was stopped while running
+        along the ridge towards "nobody ever drops out" (``"no_dropout"``: the model without
+        dropout fits as well, see :class:`ParetoNBD`). A model built with ``from_params`` is
+        only checked on its shapes.
 
         Returns
         -------
@@ -992,14 +1029,32 @@ class _PurchaseModel(_Predictions, _ParametricModel):
                 )
             start = np.log(start_params * to_scaled)
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            theta = _minimise(objective, start, caller, allow_bound=True)
+            # The ridge test compares likelihoods, which a penalty would shift: only without one.
+            stop = self._ridge_stop(scaled, to_scaled) if penalizer_coef == 0 else None
+            theta = _minimise(objective, start, caller, allow_bound=True, stop=stop)
             fitted = np.exp(theta) / to_scaled
             self._params = pd.Series(fitted, index=list(self.param_names), name=type(self).__name__)
             natural = self._prepare(x, tx, age, w)
             self.log_likelihood_, _ = self._log_likelihood(fitted, natural, with_gradient=False)
-            self._record_fit(objective, theta, total, numeric_gradient=self._numeric_gradient)
+            self._record_fit(
+                objective,
+                theta,
+                total,
+                numeric_gradient=self._numeric_gradient,
+                hessian=self._objective_hessian(scaled, total, penalizer_coef),
+                stopped=stop.reason if stop is not None and stop.fired else None,
+            )
         self.n_customers_ = float(total)
         return self
+
+    def _ridge_stop(self, data, to_scaled):
+        """A BFGS callback that stops a fit running off along a degenerate ridge, or None."""
+        return None
+
+    def _objective_hessian(self, data, total, penalizer_coef):
+        """A function giving the objective's Hessian in one call, or None to difference the
+        gradient."""
+        return None
 
 
 def _mbg_log_likelihood(params, h: _Histories, with_gradient: bool):
@@ -1193,7 +1248,9 @@ def _pareto_values(params: np.ndarray, data: _ParetoData) -> np.ndarray:
     x, age = data.x, data.T
     alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)
     dead = np.log(s) - np.log(r + s + x) + log_a0
-    rows = np.logaddexp(alive, dead)
+    # log(exp(alive) + exp(dead)) written out: np.logaddexp is several times slower (see
+    # _bg_log_likelihood); dead = -inf (t_x = T) gives exp(-inf) = 0, exact.
+    rows = np.maximum(alive, dead) + np.log1p(np.exp(np.maximum(-np.abs(alive - dead), -50.0)))
     xu, wx = data.x_unique, data.w_unique
     head = np.multiply(wx, gammaln(r + xu) - gammaln(r)).sum(axis=1) + wx.sum() * (
         r * np.log(alpha) + s * np.log(beta)
@@ -1219,6 +1276,111 @@ def _pareto_log_likelihood(params, data: _ParetoData, with_gradient: bool):
     return float(values[0]), g / params
 
 
+def _nbd_limit(data: _ParetoData) -> float:
+    """Largest log-likelihood of the Pareto/NBD's no-dropout limit, the NBD model.
+
+    When s -> 0 and beta -> infinity with s/beta -> 0, every customer is alive for ever and the
+    Pareto/NBD likelihood tends to the NBD's, Gamma(r+x) alpha^r / (Gamma(r) (alpha+T)^(r+x)),
+    which does not depend on t_x. Its maximum (two parameters, analytic gradient, a few
+    milliseconds) is the height of the ridge a degenerate fit runs along.
+    """
+    xu, wx, w, x, age = data.x_unique, data.w_unique, data.w, data.x, data.T
+    total = w.sum()
+
+    def objective(theta):
+        r, alpha = np.exp(theta)
+        log_at = np.log(alpha + age)
+        ll = _wsum(wx, gammaln(r + xu) - gammaln(r)) + total * r * np.log(alpha)
+        ll -= _wsum(w, (r + x) * log_at)
+        d_r = _wsum(wx, digamma(r + xu) - digamma(r)) + total * np.log(alpha) - _wsum(w, log_at)
+        d_alpha = total * r / alpha - _wsum(w, (r + x) / (alpha + age))
+        return -ll / total, -np.array([d_r * r, d_alpha * alpha]) / total
+
+    try:
+        theta = _minimise(objective, np.zeros(2), "the NBD limit of ParetoNBD.fit")
+    except ConvergenceError:
+        return np.inf  # no reference height: the ridge test never fires
+    return -objective(theta)[0] * total
+
+
+class _RidgeStop:
+    """BFGS callback ending a Pareto/NBD fit that runs off along the no-dropout ridge.
+
+    On data in which (almost) nobody visibly drops out, the likelihood keeps rising, ever more
+    slowly, as s -> 0 and beta -> infinity: the optimiser then creeps along a flat ridge for
+    dozens of iterations, and each evaluation gets slower as the hypergeometric argument z
+    approaches 1. The fit is stopped as soon as the iterate (a) expects less than
+    ``NO_DROPOUT_RATE`` of a customer's lifetime to end within the longest observed history
+    (s / beta < 1 % in time scaled to the longest T) and (b) is within ``RIDGE_TOLERANCE``
+    log-likelihood units of the no-dropout NBD's maximum: a likelihood-ratio statistic below
+    0.2, nowhere near significant, so the data cannot tell the fitted dropout from none. The
+    caller treats such a fit as unsound anyway; where exactly on the ridge it stopped is not
+    meaningful (``lifetimes`` stops elsewhere on it, after a minute).
+    """
+
+    #: See the class docstring.
+    NO_DROPOUT_RATE = 1e-2
+    #: See the class docstring.
+    RIDGE_TOLERANCE = 0.1
+
+    def __init__(self, data: _ParetoData, to_scaled: np.ndarray) -> None:
+        self.total = float(data.w.sum())
+        self.ridge = _nbd_limit(data)
+        self.to_scaled = to_scaled
+        self.fired = False
+        self.theta: np.ndarray | None = None
+        self.reason: str | None = None
+
+    def __call__(self, intermediate_result) -> None:
+        theta = np.asarray(intermediate_result.x, dtype=float)
+        ll = -float(intermediate_result.fun) * self.total
+        r, alpha, s, beta = np.exp(theta)
+        if s / beta < self.NO_DROPOUT_RATE and abs(ll - self.ridge) <= self.RIDGE_TOLERANCE:
+            self.fired = True
+            self.theta = theta
+            natural = np.exp(theta) / self.to_scaled
+            self.reason = (
+                f"the fit ran off along the ridge s -> 0, beta -> infinity (stopped at "
+                f"s={natural[2]:.3g}, beta={natural[3]:.3g}): a model in which nobody ever drops "
+                f"out fits as well (log-likelihood within {self.RIDGE_TOLERANCE:g}), so the data "
+                "do not show dropout and its rate cannot be estimated."
+            )
+            raise StopIteration
+
+
+def _pareto_hessian(data: _ParetoData, total: float, penalizer_coef: float):
+    """Hessian of the mean Pareto/NBD objective in log-parameters, from function values only.
+
+    Differencing the (itself finite-difference) gradient would cost 8 gradient evaluations of 9
+    parameter sets each; the second-order stencil of the value needs 33 sets (the point, +-h
+    along each axis, and the four corners of each of the 6 axis pairs), all evaluated in one
+    batched call of :func:`_pareto_values`. The step h = 1e-4 balances truncation (h^2 ~ 1e-8)
+    against rounding (~1e-16 |ll| / h^2).
+    """
+    h = 1e-4
+    k = 4
+    eye = np.eye(k)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    corners = [(a, b) for a in (1, -1) for b in (1, -1)]
+    steps = [np.zeros(k)] + [h * eye[i] for i in range(k)] + [-h * eye[i] for i in range(k)]
+    steps += [h * (a * eye[i] + b * eye[j]) for i, j in pairs for a, b in corners]
+    steps = np.array(steps)
+
+    def hessian(theta):
+        thetas = theta + steps
+        params = np.exp(thetas)
+        values = -_pareto_values(params, data) / total
+        values += penalizer_coef * np.sum(params**2, axis=1)
+        centre, plus, minus = values[0], values[1 : k + 1], values[k + 1 : 2 * k + 1]
+        hess = np.diag((plus - 2 * centre + minus) / h**2)
+        for n, (i, j) in enumerate(pairs):
+            pp, pm, mp, mm = values[2 * k + 1 + 4 * n : 2 * k + 5 + 4 * n]
+            hess[i, j] = hess[j, i] = (pp - pm - mp + mm) / (4 * h**2)
+        return hess
+
+    return hessian
+
+
 class ParetoNBD(_PurchaseModel):
     """The Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo 1987).
 
@@ -1234,7 +1396,18 @@ class ParetoNBD(_PurchaseModel):
     the difference of the two 2F1 terms of A0 (``log(-expm1(.))``), so customers with hundreds
     of purchases or a last purchase at the end of the observation (A0 = 0) are exact.
     The log-likelihood's gradient is a central difference (the parameter derivatives of 2F1 have
-    no closed form); hypergeometric terms are evaluated once per distinct (x, t_x) and (x, T).
+    no closed form); hypergeometric terms are evaluated once per distinct (x, t_x) and (x, T),
+    for the 9 parameter sets of the difference stencil in one vectorised call, and the Hessian
+    behind :meth:`diagnostics` from a 33-set stencil of values in one call as well. (Writing A0
+    as the integral of (alpha+t)^-(r+x) (beta+t)^-(s+1) over [t_x, T] and using fixed-node
+    quadrature would give analytic gradients, but no fixed rule tried — Gauss-Legendre or
+    tanh-sinh after exponential changes of variable, 24 to 96 nodes — was accurate to better
+    than 1e-8 over the parameter range the optimiser visits, against 1e-15 for hyp2f1.)
+
+    Fits on data in which nobody visibly drops out run along a flat ridge s -> 0, beta -> oo,
+    where scipy's 2F1 gets about 60 times slower (z -> 1): such a fit is stopped as soon as it
+    is within 0.1 log-likelihood units of the no-dropout limit (see :class:`_RidgeStop`) and
+    :meth:`diagnostics` reports ``"no_dropout"``; its s and beta are then just where it stopped.
 
     P(alive) = 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0), and the expected number of
     purchases in the next t is the closed form (eq. 41 of note 009)
@@ -1296,6 +1469,12 @@ class ParetoNBD(_PurchaseModel):
     @staticmethod
     def _log_likelihood(params, data, with_gradient):
         return _pareto_log_likelihood(params, data, with_gradient)
+
+    def _ridge_stop(self, data, to_scaled):
+        return _RidgeStop(data, to_scaled)
+
+    def _objective_hessian(self, data, total, penalizer_coef):
+        return _pareto_hessian(data, total, penalizer_coef)
 
     def _probability_alive(self, x, tx, age):
         r, alpha, s, beta = self.params.to_numpy()
@@ -1754,14 +1933,20 @@ class GammaGamma(_ParametricModel):
             return value, -grad * params / total + 2.0 * penalizer_coef * squares
 
         if initial_params is None:
-            start = np.full(3, 0.1)
+            # From lifetimes' start (0.1, 0.1, 0.1) BFGS needed 55-70 evaluations. Start instead
+            # from the best of four points whose population mean p gamma / (q - 1) is the
+            # observed mean spend (1 after rescaling), with the true curvature there.
+            probes = [np.log([p, q, (q - 1.0) / p]) for p in (1.0, 4.0) for q in (2.0, 4.0)]
+            with np.errstate(all="ignore"):
+                heights = [objective(theta)[0] for theta in probes]
+            start = probes[int(np.nanargmin(heights))]
         else:
             start_params = _as_float(initial_params, "initial_params")
             if start_params.shape != (3,) or not np.all(start_params > 0):
                 raise ValueError("initial_params must be 3 positive numbers: p, q, gamma.")
             start = np.log(start_params / np.array([1.0, 1.0, scale]))
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            theta = _minimise(objective, start, caller)
+            theta = _minimise(objective, start, caller, curvature=True)
         fitted = np.exp(theta)
         fitted[2] *= scale
         self._params = pd.Series(fitted, index=list(self.param_names), name="GammaGamma")
