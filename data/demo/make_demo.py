@@ -29,8 +29,8 @@ DEMOS: dict[str, dict] = {
     # Spanish retail bank: semicolon, decimal comma, Latin-1, dd/mm/yyyy, Spanish headers.
     "bank": {"profile": "bank", "n_customers": 2500, "seed": 11, "years": 3,
              "dialect": "spanish"},
-    # Telecom operator, Excel export: UTF-8 with BOM, semicolon. Two years of monthly bills
-    # keep it under 3 MB.
+    # Telecom operator, a contractual client (customers.csv has start_date and end_date), Excel
+    # export: UTF-8 with BOM, semicolon. Two years of monthly bills keep it under 3 MB.
     "telecom": {"profile": "telecom", "n_customers": 2200, "seed": 5, "years": 2,
                 "dialect": "excel_bom"},
 }

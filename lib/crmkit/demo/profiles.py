@@ -92,6 +92,12 @@ class Behaviour:
         Mean purchases (telecom: add-on purchases) per year while active.
     rate_shape : float
         Shape of the gamma distribution of individual rates (higher = steadier).
+    lifetime : float
+        Expected lifetime in years, after the first purchase, of a customer with the type's
+        mean dropout rate: each customer's dropout rate is gamma distributed with mean
+        ``1 / lifetime`` (the Pareto/NBD story). 0 = never buys again (the one-off buyers).
+    lifetime_shape : float
+        Shape of the gamma distribution of dropout rates (higher = more alike).
     spend : float
         Median individual spend level, a multiplier of the product prices.
     spend_sigma, line_sigma : float
@@ -119,11 +125,18 @@ class Behaviour:
         Mean share of the customer's category spend that goes to the client.
     categories : dict, optional
         Category -> weight replacing the profile's base weights for this archetype.
+    churn_alpha, churn_beta : float, optional
+        Subscriptions (profiles with ``plans``): each subscriber's monthly churn probability
+        is Beta(churn_alpha, churn_beta) distributed (the shifted-beta-geometric story); mean
+        churn ``churn_alpha / (churn_alpha + churn_beta)``. Not used by the one-off buyers, who
+        pay a single bill.
     """
 
     share: float
     rate: float
     rate_shape: float
+    lifetime: float
+    lifetime_shape: float
     spend: float
     spend_sigma: float
     line_sigma: float
@@ -139,6 +152,8 @@ class Behaviour:
     survey: float
     share_of_customer: float
     categories: Mapping[str, float] | None = None
+    churn_alpha: float | None = None
+    churn_beta: float | None = None
 
 
 @dataclass(frozen=True)
@@ -232,7 +247,10 @@ class Common:
 _PROBABILITIES = {"share", "promo", "welcome", "survey", "share_of_customer"}
 _WEIGHTS = {"relationships": RELATIONSHIPS, "preferred": RELATIONSHIPS, "categories": None}
 _BEHAVIOUR_FIELDS = tuple(f.name for f in fields(Behaviour))
-_BASE_FIELDS = tuple(f for f in _BEHAVIOUR_FIELDS if f not in ("share", "categories"))
+#: Behaviour keys a company may give, and common.yaml may but need not: the category weights
+#: and the subscription churn (only companies with plans use it).
+_OPTIONAL_FIELDS = ("categories", "churn_alpha", "churn_beta")
+_BASE_FIELDS = tuple(f for f in _BEHAVIOUR_FIELDS if f != "share" and f not in _OPTIONAL_FIELDS)
 
 
 def _kind(value: Any) -> str:
@@ -349,7 +367,7 @@ class _Checker:
             return self.weights(value, key, _WEIGHTS[name] or categories)
         if name == "satisfaction":
             return self.numbers(value, key, length=5, high=1.0)
-        if name == "rate_shape":
+        if name in ("rate_shape", "lifetime_shape", "churn_alpha", "churn_beta"):
             return self.number(value, key, positive=True)
         if name == "tilt":
             return self.number(value, key, low=None)
@@ -379,7 +397,8 @@ def read_common(folder: str | Path = FOLDER) -> Common:
     behaviours = {}
     for name in ARCHETYPES:
         key = f"behaviours.{name}"
-        spec = check.mapping(base[name], key, required=_BASE_FIELDS)
+        spec = check.mapping(base[name], key, required=_BASE_FIELDS,
+                             optional=_OPTIONAL_FIELDS)
         behaviours[name] = {f: check.behaviour_field(f, v, f"{key}.{f}") for f, v in spec.items()}
     channels = check.mapping(doc["channels"], "channels", required=RELATIONSHIPS)
     channels = {r: check.weights(channels[r], f"channels.{r}") for r in channels}
@@ -506,6 +525,20 @@ def read_profile(path: str | Path, common: Common | None = None) -> Profile:
                            required=("name", "industry", "language", "currency"), optional=None)
     for name in ("name", "industry", "language", "currency"):
         check.text(config[name], f"config.{name}")
+    # A company with plans is a contractual client (bills from start_date to end_date), and
+    # only one; each subscribing type needs its churn (the one-off buyers pay a single bill).
+    contractual = config.get("business_model", "non_contractual") == "contractual"
+    if contractual != bool(plans):
+        check.fail("config.business_model",
+                   "expected contractual with plans (subscriptions) and non_contractual "
+                   f"without, got {config.get('business_model', 'non_contractual')!r} "
+                   f"with {len(plans)} plans")
+    if plans:
+        for name, behaviour in zip(ARCHETYPES, behaviours, strict=True):
+            for f in ("churn_alpha", "churn_beta"):
+                if name != "one_off" and getattr(behaviour, f) is None:
+                    check.fail(f"behaviours.{name}.{f}", "missing; a company with plans needs "
+                                                         "the monthly churn of every type")
     extra = {}
     if "bill_sigma" in doc:
         extra["bill_sigma"] = check.number(doc["bill_sigma"], "bill_sigma")

@@ -11,40 +11,62 @@ lines take a second or two; no Python loop runs per customer or per line).
 The model
 ---------
 Every customer belongs to one of five **archetypes** (the ground truth, returned separately as
-:attr:`SyntheticClient.archetype` and never written to ``customers.csv``). The mixture
-proportions, price levels and rates depend on the profile; the shape of each process is the
-same in every profile:
+:attr:`SyntheticClient.archetype` and never written to ``customers.csv``; whether each one is
+still a customer at ``as_of`` is :attr:`SyntheticClient.alive`). The mixture proportions,
+price levels, rates and lifetimes depend on the profile; the shape of each process is the same
+in every profile.
+
+**The purchase process is the Pareto/NBD story** (Schmittlein, Morrison & Colombo 1987), so
+that the customer-base models of :mod:`crmkit.analysis.value` have something true to find:
+while alive, a customer buys as a Poisson process at a rate of their own, gamma distributed
+within the type (``rate``, ``rate_shape``); after their first purchase each one stays for an
+exponential lifetime, at a dropout rate of their own, gamma distributed within the type with
+mean ``1 / lifetime`` (``lifetime``, ``lifetime_shape``), and then never buys again. A customer
+acquired before the data window opens is in the data because they were still alive then: by
+the memoryless lifetime, their remaining lifetime runs from their first purchase in the window,
+at a dropout rate drawn from the survivors' distribution (the gamma's rate grows by the years
+already survived). Nobody's activity stops on a calendar day.
 
 ``loyal`` -- loyal regulars
     Acquired one to eight years before ``as_of`` (so most were already customers when the
-    data window opens). Buy as a Poisson process at a high rate (retail: about ten purchases a
-    year), with a gamma-distributed individual rate (steady, few extremes), ordinary baskets,
-    moderate response to promotions. Still active at ``as_of``. Mostly satisfied; they value
-    personal assistance and communities.
+    data window opens). Buy often (retail: about eight purchases a year), with steady
+    individual rates, ordinary baskets, moderate response to promotions. Long lifetimes (about
+    twelve years for the typical one): a few drop out within the window. Mostly satisfied;
+    they value personal assistance and communities.
 ``big_spender`` -- big spenders
     Fewer purchases (about a third of a regular's rate) but large ones: a spend level three
     times the others' and a taste for the dear, high-margin categories (category weights tilted
-    by price), plus a higher margin rate. Rarely use promotion codes. Served with *dedicated*
-    personal assistance (an account manager, a personal shopper, a private banker).
+    by price), plus a higher margin rate. Long lifetimes. Rarely use promotion codes. Served
+    with *dedicated* personal assistance (an account manager, a personal shopper, a private
+    banker).
 ``one_off`` -- one-off buyers
     A single purchase somewhere in the window (at least five months before ``as_of``), cheap
-    categories, high promotion and welcome-code use, more returns. Hardly ever heard from
-    again; lukewarm satisfaction; prefer self-service and automated services.
+    categories, high promotion and welcome-code use, more returns; then gone (lifetime 0).
+    Lukewarm satisfaction; prefer self-service and automated services.
 ``lapsing`` -- lapsing customers
-    Were active (a Poisson process at a middling rate, at least two purchases) and stopped
-    between 6 and 18 months before ``as_of``: their last purchase is on that day. Heavy
-    promotion users, more returns, the least satisfied, more contacts with the service desk
-    before they left.
+    Acquired eight months to five years before ``as_of``; bought at least twice (their first
+    repeat purchase is the next arrival of their Poisson process) and then drop out fast (a
+    lifetime of months), so most have dropped out by ``as_of``. Heavy promotion users, more
+    returns, the least satisfied, more contacts with the service desk.
 ``new`` -- new customers
-    First purchase (acquisition) in the last four months, then an ordinary rate. Often came
-    in with the welcome code; young; curious about self-service and the app.
+    First purchase (acquisition) in the last four months, then an ordinary rate and a
+    moderate, widely spread lifetime. Often came in with the welcome code; young; curious
+    about self-service and the app.
 
-A telecom operator's customers do not *buy*, they *subscribe*: in the ``telecom`` profile every
-archetype but the one-off buyers pays a monthly bill on a fixed billing day from acquisition
-until ``as_of`` (or until they left, for the lapsing), for a plan chosen by price tilt; the
-Poisson process then only generates add-ons and device purchases. The ``bank`` profile's
+**A telecom operator is a contractual client**: its customers do not *buy*, they *subscribe*
+(``business_model: contractual`` in its client.yaml; ``start_date`` and ``end_date`` in
+``customers.csv``, an empty end date for a running contract). In the ``telecom`` profile every
+customer pays a monthly bill, on the day of the month the contract started, for a plan chosen
+by price tilt, from the start until the contract ends; at each monthly renewal a subscriber
+leaves with a churn probability of their own, Beta(``churn_alpha``, ``churn_beta``)
+distributed within the type: the shifted-beta-geometric story of Fader & Hardie (2007).
+Contracts that started before the window are there because they renewed until it opened, so
+their churn is drawn from the survivors' Beta(alpha, beta + renewals). Lapsing subscribers
+pay at least two bills in the window; one-off buyers pay a single bill. The Poisson process
+then only generates add-ons and device purchases while the contract runs. The ``bank`` profile's
 "transactions" are fee and product revenue lines (account fees, card fees, mortgage interest
-margin, insurance commissions, fund management fees).
+margin, insurance commissions, fund management fees): a non-contractual client, whose
+customers bring revenue at irregular moments.
 
 Around the purchase process:
 
@@ -96,7 +118,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -146,7 +168,8 @@ DIALECTS: tuple[str, ...] = ("standard", "spanish", "excel_bom")
 #: Headers of the ``spanish`` dialect, canonical column -> the client's header.
 SPANISH_HEADERS: dict[str, dict[str, str]] = {
     "customers": {"customer_id": "Nº Cliente",
-                  "category_spend": "Gasto anual estimado en la categoría"},
+                  "category_spend": "Gasto anual estimado en la categoría",
+                  "start_date": "Fecha de alta", "end_date": "Fecha de baja"},
     "transactions": {"customer_id": "Nº Cliente", "date": "Fecha", "amount": "Importe",
                      "product": "Producto", "category": "Categoría", "margin": "Margen",
                      "promotion": "Promoción"},
@@ -158,11 +181,10 @@ SPANISH_HEADERS: dict[str, dict[str, str]] = {
 
 _FILES = ("customers", "transactions", "interactions", "survey")
 
-# Archetype timing, in days before as_of (profile independent).
-_ACQ_AGO = {LOYAL: (365, 8 * 365), BIG: (180, 6 * 365), ONE_OFF: (150, None), NEW: (0, 120)}
-_STOP_AGO = (183, 540)           # lapsing customers stopped 6 to 18 months before as_of
-_LAPSING_MIN_ACTIVE = 60         # ... after at least two months as customers
-_LAPSING_MAX_ACQ_AGO = 5 * 365
+# When each type was acquired, in days before as_of (profile independent; None: the first
+# day of the window). How long they stay is the profile's (lifetime, churn).
+_ACQ_AGO = {LOYAL: (365, 8 * 365), BIG: (180, 6 * 365), ONE_OFF: (150, None),
+            LAPSING: (240, 5 * 365), NEW: (0, 120)}
 _CONTACT_TAIL = 45               # days after the last purchase a customer may still call
 
 
@@ -209,6 +231,10 @@ class SyntheticClient:
     archetype : pandas.Series
         The true customer type of every customer (index ``customer_id``, values from
         :data:`ARCHETYPES`). Ground truth for tests; never written to the workspace.
+    alive : pandas.Series
+        Whether each customer is still a customer at ``as_of`` (bool, index ``customer_id``):
+        has not dropped out (non-contractual; the one-off buyers dropped out after their
+        purchase) or has a running contract (contractual). Ground truth, never written.
     profile : str
         The profile the client was generated from.
     seed : int
@@ -221,6 +247,7 @@ class SyntheticClient:
     interactions: pd.DataFrame
     survey: pd.DataFrame
     archetype: pd.Series
+    alive: pd.Series | None = None
     profile: str = ""
     seed: int = 0
 
@@ -296,6 +323,83 @@ def _ids(profile: Profile, numbers: np.ndarray) -> np.ndarray:
     return np.char.add(profile.id_prefix, digits).astype(object)
 
 
+def _next_purchase(rng: np.random.Generator, cum: np.ndarray, after: np.ndarray, upto: int,
+                   rate: np.ndarray, year: float) -> np.ndarray:
+    """Day of each customer's next purchase after day ``after`` and at most on day ``upto``.
+
+    The first arrival of a Poisson process of yearly ``rate`` in seasonal time (``cum`` is the
+    cumsum of the daily intensity, ``year`` the intensity of an average year), conditioned on
+    falling in ``(after, upto]``: a truncated exponential, drawn by inverse transform, so the
+    draw never needs a retry (and costs no Python loop).
+    """
+    lo = np.minimum(after + 1, upto)
+    span = cum[upto + 1] - cum[lo]
+    expected = rate * span / year                 # purchases expected in (after, upto]
+    u = rng.random(len(lo))
+    safe = np.maximum(expected, 1e-12)
+    # P(first arrival before a share f of the span | before its end)
+    #   = (1 - exp(-E f)) / (1 - exp(-E)), inverted for f; uniform as E -> 0.
+    share = np.where(expected > 1e-9, -np.log1p(u * np.expm1(-safe)) / safe, u)
+    day = np.searchsorted(cum, cum[lo] + share * span, side="right") - 1
+    return np.clip(day, lo, upto)
+
+
+class _Bills(NamedTuple):
+    """The monthly bills of a contractual client, and how each contract stands at as_of."""
+
+    customer: np.ndarray     # per bill: the customer's position
+    day: np.ndarray          # per bill: its day index
+    first: np.ndarray        # per bill: the customer's first bill in the window
+    active: np.ndarray       # per customer: the contract is still running at as_of
+    end_day: np.ndarray      # per customer: the contract's last day (when not active)
+
+
+def _subscriptions(rng: np.random.Generator, arch: np.ndarray, acq_day: np.ndarray,
+                   start: np.datetime64, last: int, alpha: np.ndarray,
+                   beta: np.ndarray) -> _Bills:
+    """Monthly bills from each contract's start until it ends: shifted-beta-geometric churn.
+
+    A subscriber pays a bill every month on the day of the month they started (or the month's
+    last day) and, at each renewal, leaves with a probability theta of their own,
+    theta ~ Beta(alpha, beta) of their type (Fader & Hardie 2007). A contract that started
+    ``k`` bills before the window opens is in the data because it renewed ``k`` times, so its
+    theta is drawn from the survivors' Beta(alpha, beta + k); the number of bills from there on
+    is geometric (memoryless given theta). Lapsing subscribers pay at least two bills in the
+    window (they renew at least once, then churn at their type's rate); one-off buyers pay a
+    single bill. A contract whose next renewal falls after as_of is still running
+    (its end is not known yet); the others end the day before the bill they did not pay.
+    """
+    start_date = start + acq_day
+    month0 = start_date.astype("datetime64[M]")
+    dom = (start_date - month0.astype("datetime64[D]")).astype(np.int64) + 1
+    month0 = month0.astype(np.int64)
+
+    def bill_day(month: np.ndarray, day_of_month: np.ndarray) -> np.ndarray:
+        m0 = month.astype("datetime64[M]")
+        length = ((m0 + 1).astype("datetime64[D]") - m0.astype("datetime64[D]")).astype(int)
+        day = m0.astype("datetime64[D]") + np.minimum(day_of_month, length) - 1
+        return (day - start).astype(np.int64)
+
+    window = np.int64(start.astype("datetime64[M]").astype(np.int64))
+    m_first = np.maximum(month0, window)
+    m_first = m_first + (bill_day(m_first, dom) < 0)          # first bill in the window
+    m_last = np.int64((start + last).astype("datetime64[M]").astype(np.int64))
+    m_last = m_last - (bill_day(np.full_like(dom, m_last), dom) > last)
+    available = np.maximum(m_last - m_first + 1, 1)            # bills due up to as_of
+    before = m_first - month0                                  # bills paid before the window
+    one_off, lapsing = arch == ONE_OFF, arch == LAPSING
+    a = np.where(one_off, 1.0, alpha[arch])
+    b = np.where(one_off, 1.0, beta[arch] + before)
+    theta = np.clip(rng.beta(a, b), 1e-6, 1.0)
+    paid = rng.geometric(theta) + lapsing                      # bills from the first one in
+    paid = np.where(one_off, 1, paid)
+    active = paid >= available
+    count = np.minimum(paid, available)
+    owner, rank = _group_positions(count)
+    return _Bills(customer=owner, day=bill_day(m_first[owner] + rank, dom[owner]),
+                  first=rank == 0, active=active, end_day=bill_day(m_first + count, dom) - 1)
+
+
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
@@ -350,7 +454,7 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
     def per_arch(attr: str) -> np.ndarray:
         return np.array([getattr(b, attr) for b in beh], dtype=float)
 
-    # --- who, and when they were customers ----------------------------------------------------
+    # --- who, and when they were acquired -----------------------------------------------------
     shares = per_arch("share")
     arch = _choose(rng, np.zeros(n, dtype=int), shares[None, :])
     lo_ago = np.zeros(n, dtype=np.int64)
@@ -359,19 +463,12 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
         lo_ago[arch == k] = min(lo, last)
         hi_ago[arch == k] = max(min(lo, last), last if hi is None else hi)
     lapsing = arch == LAPSING
-    stop_hi = max(min(_STOP_AGO[1], last - _LAPSING_MIN_ACTIVE), _STOP_AGO[0])
-    stop_ago = rng.integers(_STOP_AGO[0], stop_hi + 1, size=n)
-    lo_ago[lapsing] = stop_ago[lapsing] + _LAPSING_MIN_ACTIVE
-    hi_ago[lapsing] = np.maximum(lo_ago[lapsing], _LAPSING_MAX_ACQ_AGO)
     acq_ago = lo_ago + np.floor(rng.random(n) * (hi_ago - lo_ago + 1)).astype(np.int64)
     # Acquisitions inside the window follow the seasonal intensity too.
     inside = acq_ago <= last
     resampled = last - _sample_days(rng, cum, last - np.minimum(hi_ago, last), last - lo_ago)
     acq_ago = np.where(inside, resampled, acq_ago)
-    first = np.maximum(last - acq_ago, 0)               # first day in the window as a customer
-    end = np.where(lapsing, last - stop_ago, last)      # last possible purchase day
-    end = np.where(arch == ONE_OFF, first, end)
-    end = np.maximum(end, first)
+    acq_day = last - acq_ago                    # day index of the acquisition; < 0: before
 
     # Customer numbers follow acquisition order, as in a real customer register.
     order = np.lexsort((rng.random(n), -acq_ago))
@@ -380,6 +477,10 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
     ids = _ids(spec, number)
 
     level = per_arch("spend")[arch] * np.exp(rng.normal(0.0, per_arch("spend_sigma")[arch]))
+    # Purchase rates while alive (telecom: add-ons): Poisson, gamma-distributed across customers.
+    shape = per_arch("rate_shape")[arch]
+    rate = per_arch("rate")[arch] * rng.gamma(shape, 1.0 / shape)
+    year = 365.25 * mean_weight                 # seasonal intensity of an average year
 
     # --- category and product tables ----------------------------------------------------------
     cat_keys = list(spec.categories)
@@ -397,59 +498,75 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
         cat_w[k] = w * cat_mean_price ** b.tilt
     cat_margin = np.array([c.margin for c in cats])
 
-    # --- subscriptions (telecom): one bill a month from acquisition to end --------------------
-    subscribes = np.zeros(n, dtype=bool)
+    # --- how long each customer stays, and when they buy ---------------------------------------
+    contract: _Bills | None = None
     if spec.plans:
-        subscribes = arch != ONE_OFF
-    sub = np.flatnonzero(subscribes)
-    if len(sub):
+        # Subscriptions (telecom): a monthly bill from start to end, shifted-beta-geometric churn.
+        beh_alpha = np.array([np.nan if b.churn_alpha is None else b.churn_alpha for b in beh])
+        beh_beta = np.array([np.nan if b.churn_beta is None else b.churn_beta for b in beh])
+        bills = contract = _subscriptions(rng, arch, acq_day, start, last, beh_alpha,
+                                          beh_beta)
+        first = np.maximum(acq_day, 0)
+        end = np.where(bills.active, last, bills.end_day)
+        alive = bills.active
+
         plan_price = np.array([p.price for p in spec.plans], dtype=float)
         plan_w = np.array([[p.weight * p.price ** b.tilt for p in spec.plans] for b in beh])
-        plan = _choose(rng, arch[sub], plan_w)
-        month_abs, dom = cal["month_abs"], cal["dom"]
-        bill_dom = np.where(inside[sub], dom[first[sub]], rng.integers(1, 29, size=len(sub)))
-
-        def bill_day(month: np.ndarray, day_of_month: np.ndarray) -> np.ndarray:
-            m0 = month.astype("datetime64[M]")
-            length = ((m0 + 1).astype("datetime64[D]") - m0.astype("datetime64[D]")).astype(int)
-            day = m0.astype("datetime64[D]") + np.minimum(day_of_month, length) - 1
-            return (day - start).astype(np.int64)
-
-        m_first = month_abs[first[sub]]
-        m_first = m_first + (bill_day(m_first, bill_dom) < first[sub])
-        m_last = month_abs[end[sub]]
-        m_last = m_last - (bill_day(m_last, bill_dom) > end[sub])
-        n_bills = np.maximum(m_last - m_first + 1, 0)
-        owner, rank = _group_positions(n_bills)
-        b_cust = sub[owner]
-        b_day = bill_day(m_first[owner] + rank, bill_dom[owner])
-        b_plan = plan[owner]
+        plan = _choose(rng, arch, plan_w)
+        b_cust, b_day = bills.customer, bills.day
+        b_plan = plan[b_cust]
         b_list = (level[b_cust] * plan_price[b_plan]
                   * np.exp(rng.normal(0.0, spec.bill_sigma, size=len(b_cust))))
         plan_cat = np.array([cat_keys.index(p.category) for p in spec.plans])
         b_cat = plan_cat[b_plan]
-        b_first = (rank == 0) & inside[b_cust]
+        b_first = bills.first & inside[b_cust]
+
+        # Add-ons and devices: Poisson at the type's rate while subscribed, none forced.
+        exposure = (cum[end + 1] - cum[first]) / year
+        counts = rng.poisson(rate * exposure)
+        owner, rank = _group_positions(counts)
+        p_cust = owner
+        p_day = _sample_days(rng, cum, first[owner], end[owner])
+        p_first = np.zeros(len(owner), dtype=bool)
     else:
+        # The purchase process: Poisson purchases while alive, exponential lifetimes (Pareto/NBD).
         b_cust = b_day = b_plan = b_cat = np.zeros(0, dtype=np.int64)
         b_list = np.zeros(0)
         b_first = np.zeros(0, dtype=bool)
+        # The first purchase in the window: the acquisition, or for a customer acquired before
+        # the window (and still alive when it opens) the first purchase of their Poisson process.
+        first = np.where(inside, acq_day, _next_purchase(rng, cum, np.full(n, -1), last, rate,
+                                                         year))
+        # Lapsing customers made a second purchase (the first repeat) before they dropped out.
+        second = np.where(lapsing, _next_purchase(rng, cum, first, last, rate, year), first)
+        since = second                            # the lifetime runs from here
+        # Dropout rate mu ~ Gamma(shape k, rate k * lifetime) per year, mean 1 / lifetime. A
+        # customer known to be alive `age` years after acquisition has mu ~ Gamma(k, k *
+        # lifetime + age) (the survivors of a gamma mixture of exponentials), so those acquired
+        # before the window, or seen again at their second purchase, are drawn from the
+        # survivors' distribution rather than the newcomers'.
+        mean_life = per_arch("lifetime")[arch]
+        k_life = per_arch("lifetime_shape")[arch]
+        age = (since - acq_day) / 365.25
+        mortal = mean_life > 0
+        mu = rng.gamma(k_life, 1.0 / np.where(mortal, k_life * mean_life + age, 1.0))
+        life_days = np.minimum(rng.exponential(1.0, n) / mu * 365.25, 100 * 365.0)
+        death = np.where(mortal, since + life_days.astype(np.int64), since)
+        end = np.minimum(death, last)             # last day a purchase can happen
+        alive = mortal & (death > last)
 
-    # --- the purchase process (Poisson with gamma-distributed individual rates) ---------------
-    shape = per_arch("rate_shape")[arch]
-    rate = per_arch("rate")[arch] * rng.gamma(shape, 1.0 / shape)
-    exposure = (cum[end + 1] - cum[first]) / mean_weight / 365.25
-    n_extra = rng.poisson(rate * exposure)
-    forced = (inside & ~subscribes).astype(np.int64)
-    minimum = np.where(subscribes, 0, np.where(lapsing, 2, 1))
-    n_extra = np.maximum(n_extra, minimum - forced)
-    counts = forced + n_extra
-    owner, rank = _group_positions(counts)
-    p_cust = owner
-    p_day = _sample_days(rng, cum, first[owner], end[owner])
-    p_first = (rank == 0) & (forced[owner] == 1)
-    p_day = np.where(p_first, first[owner], p_day)
-    # A lapsing customer's last purchase is the day they stopped.
-    p_day = np.where(lapsing[owner] & (rank == counts[owner] - 1), end[owner], p_day)
+        # Repeat purchases after `since`, until the end: Poisson in seasonal time.
+        later = np.minimum(since + 1, last)
+        exposure = np.where(end > since, (cum[end + 1] - cum[later]) / year, 0.0)
+        n_extra = rng.poisson(rate * exposure)
+        forced = 1 + lapsing.astype(np.int64)
+        counts = forced + n_extra
+        owner, rank = _group_positions(counts)
+        p_cust = owner
+        p_day = _sample_days(rng, cum, later[owner], np.maximum(end[owner], later[owner]))
+        p_day = np.where(rank == 0, first[owner],
+                         np.where(lapsing[owner] & (rank == 1), second[owner], p_day))
+        p_first = (rank == 0) & inside[owner]
     p_arch = arch[p_cust]
     p_cat = _choose(rng, p_arch, cat_w)
     p_prod = prod_offset[p_cat] + np.floor(rng.random(len(p_cust)) * n_prod[p_cat]).astype(int)
@@ -491,8 +608,7 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
     back = ~is_bill & (rng.random(len(cust)) < p_return)
     r_idx = np.flatnonzero(back)
     r_day = day[r_idx] + rng.integers(2, 31, size=len(r_idx))
-    # Lapsing customers' returns stay 6 months before as_of: they have stopped, entirely.
-    keep = r_day <= np.where(lapsing[cust[r_idx]], last - _STOP_AGO[0], last)
+    keep = r_day <= last
     r_idx, r_day = r_idx[keep], r_day[keep]
 
     cust = np.concatenate([cust, cust[r_idx]])
@@ -522,6 +638,11 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
         cols[attr.column] = values[_choose(rng, arch, probs)]
     acq_date = np.datetime64(as_of, "D") - acq_ago
     cols[spec.since_column] = acq_date.astype("datetime64[Y]").astype(int) + 1970
+    if contract is not None:
+        # A contractual client's register: when each contract started and, if it has, ended.
+        cols["start_date"] = acq_date.astype("datetime64[ns]")
+        cols["end_date"] = np.where(contract.active, np.datetime64("NaT", "ns"),
+                                    (start + contract.end_day).astype("datetime64[ns]"))
     if spec.category_spend:
         positive = amount > 0
         total = np.bincount(cust[positive], weights=amount[positive], minlength=n)
@@ -541,14 +662,19 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
     archetype = pd.Series(np.array(ARCHETYPES, dtype=object)[arch[np.argsort(number)]],
                           index=pd.Index(customers["customer_id"], name="customer_id"),
                           name="archetype", dtype="str")
+    alive_at_end = pd.Series(alive[np.argsort(number)], index=archetype.index, name="alive")
 
     # --- interactions ---------------------------------------------------------------------------
+    # A customer may get in touch from the day they became one (or the window opened: those
+    # acquired before were alive then) until a little after their last possible purchase.
+    contact_first = np.maximum(acq_day, 0)
     contact_end = np.minimum(end + _CONTACT_TAIL, last)
-    years_active = np.maximum((contact_end - first + 1) / 365.25, 0.5)
+    years_active = np.maximum((contact_end - contact_first + 1) / 365.25, 0.5)
     n_contacts = rng.poisson(per_arch("contacts")[arch] * years_active)
     owner, _ = _group_positions(n_contacts)
-    i_day = first[owner] + np.floor(
-        rng.random(len(owner)) * (contact_end[owner] - first[owner] + 1)).astype(np.int64)
+    i_day = contact_first[owner] + np.floor(
+        rng.random(len(owner)) * (contact_end[owner] - contact_first[owner] + 1)
+    ).astype(np.int64)
     rel_table = _table([b.relationships for b in beh], RELATIONSHIPS)
     rel = _choose(rng, arch[owner], rel_table)
     channel_keys = sorted({c for d in spec.channels.values() for c in d})
@@ -588,7 +714,7 @@ def generate(profile: str, n_customers: int | None = None, seed: int = 0,
               "as_of": as_of, **config}
     return SyntheticClient(config=config, customers=customers, transactions=transactions,
                            interactions=interactions, survey=survey, archetype=archetype,
-                           profile=profile, seed=seed)
+                           alive=alive_at_end, profile=profile, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------
