@@ -177,3 +177,42 @@ def test_unexpected_errors_become_problems(make_workspace, monkeypatch):
 def test_unreadable_config_is_a_problem_not_a_traceback(make_workspace, content):
     problems = check_workspace(make_workspace({"client.yaml": content}))
     assert [p.kind for p in problems] == ["invalid_yaml"]
+
+
+def test_decimal_mark_detected_per_column(make_workspace):
+    # A ';' export with the amount in decimal comma and the margin in decimal point.
+    root = make_workspace({"transactions.csv": "customer_id;date;amount;margin\n"
+                                               "C1;2024-01-05;1.234,56;300.10\n"
+                                               "C2;2024-02-10;80,5;20.25\n"
+                                               "C3;2024-03-02;12,00;3.5\n"})
+    ws = load_workspace(root)
+    assert ws.transactions["amount"].tolist() == [1234.56, 80.5, 12.0]
+    assert ws.transactions["margin"].tolist() == [300.10, 20.25, 3.5]
+    dialect = ws.sources["transactions.csv"]
+    assert dialect.decimal == "," and dialect.decimals == (("margin", "."),)
+    assert "decimal mark per column: margin decimal point" in ws.describe()
+    assert "separador decimal por columna: margin punto decimal" in ws.describe("es")
+
+
+def test_check_warns_of_placeholders_and_empty_columns(make_workspace):
+    root = make_workspace({"customers.csv": "customer_id,region,segment\nC1,North,\nC2,South,\n"
+                                            "C3,North,\n"},
+                          {"industry": "REVIEW: confirm with the client",
+                           "context": {"internal": {"people": {"score": 4, "note": "TBD"}}}})
+    ws = load_workspace(root)
+    text = ws.describe()
+    assert "client.yaml, key 'industry': still holds the placeholder 'REVIEW'" in text
+    assert "client.yaml, key 'context.internal.people.note': still holds the placeholder 'TBD'" \
+        in text
+    assert "customers.csv, column 'segment': empty in every row" in text
+    assert "column 'region'" not in text
+    assert "clave 'industry': aún contiene el marcador 'REVIEW'" in ws.describe("es")
+
+
+def test_contract_dates_of_customers_are_dates(make_workspace):
+    root = make_workspace({"customers.csv": "customer_id,start_date,end_date\n"
+                                            "C1,2023-01-01,\nC2,2023-02-01,2024-01-31\n"
+                                            "C3,2023-03-15,\n"})
+    customers = load_workspace(root).customers
+    assert customers["start_date"].dtype == "datetime64[ns]"
+    assert customers["end_date"].isna().tolist() == [True, False, True]

@@ -77,7 +77,8 @@ def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None
             return None
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") if name in manifest["tables"]
               else None for name in TABLES}
-    sources = {file: Dialect(**{**d, "configured": frozenset(d["configured"])})
+    sources = {file: Dialect(**{**d, "configured": frozenset(d["configured"]),
+                                "decimals": tuple(tuple(pair) for pair in d.get("decimals", ()))})
                for file, d in manifest.get("sources", {}).items()}
     return Workspace(path=root, slug=root.resolve().name, config=load_config(root),
                      as_of=dt.date.fromisoformat(manifest["as_of"]), checksums=checksums,

@@ -58,12 +58,6 @@ _ENCODING_NAMES = {
     "utf-16": "UTF-16",
 }
 _SEPARATOR_NAMES = {";": "';'", ",": "','", "\t": "tab", "|": "'|'", WHITESPACE: "whitespace"}
-_DATE_NAMES = {
-    "iso": "year-month-day (ISO)",
-    "dayfirst": "day/month/year",
-    "monthfirst": "month/day/year",
-    "yyyymmdd": "yyyymmdd (compact)",
-}
 _FORMAT_NAMES = {
     "xlsx": "Excel workbook (.xlsx)",
     "xlsm": "Excel workbook (.xlsm)",
@@ -101,6 +95,10 @@ class Dialect:
         decimal settings of ``csv:`` do not apply).
     sheet : str or None
         The sheet read, for a workbook.
+    decimals : tuple of (str, str)
+        ``(header, mark)`` of the numeric columns written with the other decimal mark than
+        ``decimal`` (a ``;`` file with the amount in decimal comma and the margin in decimal
+        point): detected per column.
     """
 
     encoding: str
@@ -110,6 +108,7 @@ class Dialect:
     configured: frozenset[str] = field(default_factory=frozenset)
     format: str = "csv"
     sheet: str | None = None
+    decimals: tuple[tuple[str, str], ...] = ()
 
     @property
     def typed(self) -> bool:
@@ -121,18 +120,35 @@ class Dialect:
         """The thousands separator that goes with the decimal mark."""
         return "." if self.decimal == "," else ","
 
-    def describe(self) -> str:
-        """One line in plain English, e.g. ``"UTF-8, ';'-separated, decimal comma"``."""
+    def describe(self, lang: str = "en") -> str:
+        """One line in the language, e.g. ``"UTF-8, ';'-separated, decimal comma"``."""
+        from crmkit.core.i18n import t
+
         if self.typed:
-            text = _FORMAT_NAMES.get(self.format, self.format)
-            return text + (f", sheet {self.sheet!r}" if self.sheet else "")
+            key = f"check_dialect_format_{self.format}"
+            text = t(key, lang) if self.format in _FORMAT_NAMES or self.format == "query" \
+                else self.format
+            return text + (", " + t("check_dialect_sheet", lang, sheet=self.sheet)
+                           if self.sheet else "")
+        encoding = (t("check_dialect_utf8_bom", lang) if self.encoding == "utf-8-sig"
+                    else _ENCODING_NAMES.get(self.encoding, self.encoding))
+        separator = {WHITESPACE: t("check_dialect_whitespace", lang),
+                     "\t": t("check_dialect_tab", lang)}.get(
+            self.separator, _SEPARATOR_NAMES.get(self.separator, repr(self.separator)))
         parts = [
-            _ENCODING_NAMES.get(self.encoding, self.encoding),
-            f"{_SEPARATOR_NAMES.get(self.separator, repr(self.separator))}-separated",
-            "decimal comma" if self.decimal == "," else "decimal point",
+            encoding,
+            t("check_dialect_separated", lang, separator=separator),
+            t("check_dialect_decimal_comma" if self.decimal == "," else
+              "check_dialect_decimal_point", lang),
         ]
+        if self.decimals:
+            marks = ", ".join(
+                f"{column} " + t("check_dialect_decimal_comma" if mark == "," else
+                                 "check_dialect_decimal_point", lang)
+                for column, mark in self.decimals)
+            parts.append(t("check_dialect_decimal_columns", lang, columns=marks))
         if self.date_format:
-            parts.append("dates " + _DATE_NAMES[self.date_format])
+            parts.append(t(f"check_dialect_dates_{self.date_format}", lang))
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, object]:
@@ -145,6 +161,7 @@ class Dialect:
             "configured": sorted(self.configured),
             "format": self.format,
             "sheet": self.sheet,
+            "decimals": [list(pair) for pair in self.decimals],
         }
 
 

@@ -39,7 +39,12 @@ import pyarrow.compute as pc
 import yaml
 
 from crmkit.core.catalogue import RELATIONSHIP_ALIASES, RELATIONSHIP_TYPES
+from crmkit.core.i18n import Formatter, t
 from crmkit.core.problems import EXAMPLES_SHOWN, ProblemList, WorkspaceError
+from crmkit.inputs import line_items
+from crmkit.inputs.history_checks import history_checks
+from crmkit.inputs.line_items import LeftOut, Reading
+from crmkit.inputs.queries import run_query
 from crmkit.inputs.tabular import (
     SEPARATORS,
     DateEvidence,
@@ -64,15 +69,22 @@ from crmkit.settings.client import (
     SUPPORTED_SUFFIXES,
     ClientConfig,
     CsvOptions,
+    CustomerSettings,
     FileSource,
     SegmentationSettings,
+    TransactionSettings,
     load_config,
 )
 from crmkit.settings.crosscheck import cross_check
 
-NUMBER_COLUMNS = ("amount", "margin", "minutes", "category_spend", "satisfaction", "nps")
-DATE_COLUMNS = ("date",)
+NUMBER_COLUMNS = ("amount", "margin", "minutes", "category_spend", "satisfaction", "nps",
+                  "quantity", "unit_price")
+DATE_COLUMNS = ("date", "start_date", "end_date")
 KEY_COLUMNS = ("relationship_type", "preferred_relationship")
+
+TABLES = (*REQUIRED_FILES, *OPTIONAL_FILES)
+#: Share of the revenue read that, left out, deserves a warning.
+LEFT_OUT_WARNING = 0.10
 
 #: Plausibility limits.
 MAX_ABS_AMOUNT = 1e7
@@ -95,7 +107,12 @@ _HINTS = {
     "relationship_type": ("relacion", "relationship"),
     "satisfaction": ("satisfaccion", "satisfaction", "csat"),
     "category_spend": ("gasto", "spend"),
+    "quantity": ("cantidad", "quantity", "qty", "unidades", "units"),
+    "unit_price": ("precio", "price", "pvp"),
+    "order_id": ("invoice", "factura", "pedido", "order", "ticket", "albaran"),
 }
+#: Placeholders a template or a colleague leaves in client.yaml, which must not reach a client.
+PLACEHOLDER = re.compile(r"\b(REVIEW|TODO|TBD|FIXME|XXX)\b")
 
 
 @dataclass
@@ -123,6 +140,11 @@ class Workspace:
         workbook's sheet is named ``"book.xlsx#Sheet"``.
     files : dict
         Table (``"transactions"``...) -> the file name it was read from, as in ``sources``.
+    readings : dict
+        Table -> :class:`~crmkit.inputs.line_items.Reading`: where it came from, lines read,
+        kept and left out (and why), for ``crmkit check``.
+    warnings : list of Notice
+        What ``crmkit check`` points out without blocking the run.
     """
 
     path: Path
@@ -136,36 +158,110 @@ class Workspace:
     checksums: dict[str, str] = field(default_factory=dict)
     sources: dict[str, Dialect] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    readings: dict[str, Reading] = field(default_factory=dict)
+    warnings: list[Notice] = field(default_factory=list)
 
-    def describe(self) -> str:
-        """A short multi-line summary in English, as printed by ``crmkit check``."""
-        lines = [f"Client: {self.config.name} (workspace '{self.slug}', "
-                 f"language {self.config.language}, currency {self.config.currency})"]
-        names = {kind: self.files.get(kind, f"{kind}.csv")
-                 for kind in (*REQUIRED_FILES, *OPTIONAL_FILES)}
+    def describe(self, lang: str = "en") -> str:
+        """What ``crmkit check`` prints: each table, where it came from, what was kept, why.
+
+        Parameters
+        ----------
+        lang : {"en", "es"}
+            The language of the text (the client's, in ``crmkit check``).
+        """
+        fmt = Formatter(lang, self.config.currency)
+        lines = [t("check_client", lang, name=self.config.name, slug=self.slug,
+                   language=self.config.language, currency=self.config.currency)]
+        names = {kind: self.files.get(kind, f"{kind}.csv") for kind in TABLES}
+        for kind in TABLES:
+            if kind in self.readings and self.readings[kind].origin in ("query", "derived"):
+                names[kind] = kind
         width = max(len(name) for name in names.values())
-        for kind in (*REQUIRED_FILES, *OPTIONAL_FILES):
+        for kind in TABLES:
             name = names[kind]
             frame = getattr(self, kind)
+            reading = self.readings.get(kind)
             if frame is None:
-                lines.append(f"  {name:<{width}}  not provided (optional)")
+                lines.append(f"  {name:<{width}}  {t('check_not_provided', lang)}")
                 continue
-            what = _ROW_NOUNS[kind]
-            text = _plural(len(frame), what)
             if kind == "customers":
-                text = _plural(frame["customer_id"].nunique(), "customer")
-            elif "date" in frame and len(frame):
-                text += (f" from {frame['date'].min():%Y-%m-%d} "
-                         f"to {frame['date'].max():%Y-%m-%d}")
-            if kind != "customers":
-                text += " of " + _plural(frame["customer_id"].nunique(), "customer")
+                text = _noun("customer", frame["customer_id"].nunique(), lang, fmt)
+            else:
+                text = _noun(kind.rstrip("s"), len(frame), lang, fmt)
+                if "date" in frame and len(frame):
+                    text = t("check_dates_range", lang, what=text,
+                             first=f"{frame['date'].min():%Y-%m-%d}",
+                             last=f"{frame['date'].max():%Y-%m-%d}")
+                text = t("check_of_customers", lang, what=text, customers=_noun(
+                    "customer", frame["customer_id"].nunique(), lang, fmt))
+            if reading is not None and reading.origin == "derived":
+                text = t("check_customers_derived", lang, customers=text, file=reading.source)
             lines.append(f"  {name:<{width}}  {text}")
-            if name in self.sources:
-                lines.append(f"  {'':<{width}}  read as: {self.sources[name].describe()}")
-        source = "client.yaml" if self.config.as_of else "last transaction"
-        lines.append(f"Analysis date (as_of): {self.as_of:%Y-%m-%d} ({source})")
-        lines.append("No problems found.")
+            pad = f"  {'':<{width}}  "
+            if reading is not None and reading.origin == "query":
+                lines.append(pad + t("check_from_query", lang, query=reading.source,
+                                     files=", ".join(reading.files) or "–"))
+            elif name in self.sources and (reading is None or reading.origin == "file"):
+                lines.append(pad + t("check_read_as", lang,
+                                     dialect=self.sources[name].describe(lang)))
+            if reading is not None and reading.origin != "derived":
+                lines.extend(pad + line for line in _reading_lines(reading, lang, fmt))
+        key = "check_as_of_config" if self.config.as_of else "check_as_of_last"
+        lines.append(t(key, lang, date=f"{self.as_of:%Y-%m-%d}"))
+        if self.warnings:
+            lines.append(t("check_warnings", lang))
+            lines.extend("  - " + notice.render(lang) for notice in self.warnings)
+        lines.append(t("check_no_problems", lang))
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning of ``crmkit check``: a message key of ``check.yaml`` and its values."""
+
+    key: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    def render(self, lang: str = "en") -> str:
+        """The warning in ``lang``."""
+        return t(self.key, lang, **dict(self.values))
+
+
+def _notice(message_key: str, /, **values: object) -> Notice:
+    return Notice(message_key, tuple((k, str(v)) for k, v in values.items()))
+
+
+def _noun(noun: str, count: int, lang: str, fmt: Formatter) -> str:
+    return t(f"check_noun_{noun}_{'one' if count == 1 else 'many'}", lang, n=fmt.number(count))
+
+
+def _reading_lines(reading: Reading, lang: str, fmt: Formatter) -> list[str]:
+    """The lines of ``crmkit check`` on what was kept and left out of one table."""
+    out = []
+    if reading.left_out:
+        out.append(t("check_lines_kept", lang,
+                     read=_noun("line", reading.lines_read, lang, fmt),
+                     kept=fmt.number(reading.lines_kept)))
+    if reading.amount_from:
+        quantity, unit_price = reading.amount_from
+        out.append(t("check_amount_from", lang, quantity=quantity, unit_price=unit_price))
+    if reading.orders is not None:
+        out.append(t("check_orders", lang, orders=_noun("order", reading.orders, lang, fmt)))
+    if reading.cancellations is not None and reading.cancellations.lines:
+        out.append(t("check_cancellations", lang, prefix=reading.prefix,
+                     lines=_noun("line", reading.cancellations.lines, lang, fmt),
+                     amount=fmt.money(reading.cancellations.amount, 2)))
+    gross = reading.revenue + reading.left_out_amount
+    for item in reading.left_out:
+        share = fmt.pct(item.amount / gross, 1) if gross else "–"
+        out.append(t(f"check_left_out_{item.reason}", lang,
+                     lines=_noun("line", item.lines, lang, fmt),
+                     amount=fmt.money(item.amount, 2), share=share,
+                     codes=", ".join(item.codes) or "–"))
+    if reading.table == "transactions" and (reading.left_out or reading.amount_from
+                                            or reading.cancellations is not None):
+        out.append(t("check_revenue", lang, revenue=fmt.money(reading.revenue, 2)))
+    return out
 
 
 def load_workspace(path: str | Path) -> Workspace:
@@ -224,6 +320,20 @@ class _Loaded:
     headers: dict[str, str]  # canonical column -> header in the file
     dialect: Dialect
     complete: bool  # every required column is present
+    reading: Reading | None = None
+
+
+@dataclass
+class _Inputs:
+    """The settings of ``client.yaml`` that say how to read the files (lenient when invalid)."""
+
+    options: CsvOptions
+    columns: dict[str, dict[str, str]]
+    as_of: dt.date | None
+    files: dict[str, FileSource]
+    queries: dict[str, str]
+    transactions: TransactionSettings
+    customers: CustomerSettings
 
 
 def _load(root: Path, problems: ProblemList) -> Workspace | None:
@@ -243,11 +353,15 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         with contextlib.suppress(OSError):  # an unreadable file is reported by load_config
             checksums[CONFIG_FILE] = _sha256_file(config_path)
     if config is not None:
-        options, columns, as_of = config.csv, config.columns, config.as_of
-        files = dict(config.files)
+        inputs = _Inputs(config.csv, config.columns, config.as_of, dict(config.files),
+                         dict(config.queries), config.transactions, config.customers)
     else:
         options, columns, as_of = _lenient_settings(config_path)
-        files = _lenient_files(config_path)
+        inputs = _Inputs(options, columns, as_of, _lenient_files(config_path),
+                         _lenient_queries(config_path),
+                         _lenient_section(config_path, "transactions", TransactionSettings),
+                         _lenient_section(config_path, "customers", CustomerSettings))
+    options, columns, as_of, files = inputs.options, inputs.columns, inputs.as_of, inputs.files
     segmentation = config.segmentation if config is not None \
         else _lenient_segmentation(config_path)
     segment_map = None
@@ -275,25 +389,28 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
 
     today = dt.date.today()
     limit = min(today, as_of) if as_of else today
-    kinds = (*REQUIRED_FILES, *OPTIONAL_FILES)
     opened: dict[str, _Opened | None] = {}
-    for kind in kinds:
+    for kind in TABLES:
         with _never_a_traceback(kind, problems):
             opened[kind] = _open_file(root, kind, options, columns.get(kind, {}), problems,
-                                      checksums, files.get(kind))
+                                      checksums, files.get(kind), inputs)
     # A file without decimals (whole numbers only) is written like the client's other files.
     comma = sum(o.evidence[0] for o in opened.values() if o is not None)
     point = sum(o.evidence[1] for o in opened.values() if o is not None)
     default_decimal = ("," if comma > point else ".") if comma or point else None
-    loaded: dict[str, _Loaded | None] = dict.fromkeys(kinds)
-    for kind in kinds:
+    loaded: dict[str, _Loaded | None] = dict.fromkeys(TABLES)
+    warnings: list[Notice] = []
+    for kind in TABLES:
         if opened.get(kind) is None:
             continue
         with _never_a_traceback(kind, problems):
             loaded[kind] = _load_file(opened[kind], options, default_decimal, problems, limit,
-                                      as_of, today)
+                                      as_of, today, inputs.transactions, warnings)
         if kind == "customers" and loaded[kind] and "customer_id" in loaded[kind].frame:
             _check_duplicates(loaded[kind], problems)
+
+    if inputs.customers.from_transactions and loaded["customers"] is None:
+        loaded["customers"] = _customers_from(loaded["transactions"])
 
     customers = loaded["customers"]
     if customers is not None and "customer_id" in customers.frame:
@@ -309,6 +426,14 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
             else interactions.frame["channel"].dropna().astype(str).unique()
         by_map = segment_map if config.segmentation.method == "map" else None
         problems.extend(cross_check(config, by_map, channels))
+        _check_line_settings(config.transactions, opened.get("transactions"), problems)
+        tx, cu = loaded["transactions"], loaded["customers"]
+        if tx is not None and tx.complete and cu is not None and not problems:
+            with _never_a_traceback("transactions", problems):
+                found, notes = history_checks(config, cu.frame, tx.frame, as_of, cu.file)
+                problems.extend(found)
+                warnings.extend(Notice(key, tuple((k, str(v)) for k, v in values.items()))
+                                for key, values in notes)
     if problems or config is None:
         return None
     if any(loaded[kind] is None or not loaded[kind].complete for kind in REQUIRED_FILES):
@@ -316,6 +441,8 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     transactions = loaded["transactions"].frame
     if as_of is None:
         as_of = transactions["date"].max().date()
+    warnings.extend(_placeholders(config_path))
+    warnings.extend(_history_warnings(loaded["transactions"], config, as_of))
     return Workspace(
         path=root,
         slug=root.resolve().name,
@@ -326,9 +453,106 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         survey=loaded["survey"].frame if loaded["survey"] else None,
         as_of=as_of,
         checksums=checksums,
-        sources={item.file: item.dialect for item in loaded.values() if item is not None},
+        sources={item.file: item.dialect for item in loaded.values()
+                 if item is not None and (item.reading is None or item.reading.origin == "file")},
         files={kind: item.file for kind, item in loaded.items() if item is not None},
+        readings={kind: item.reading for kind, item in loaded.items()
+                  if item is not None and item.reading is not None},
+        warnings=warnings,
     )
+
+
+def _customers_from(transactions: _Loaded | None) -> _Loaded | None:
+    """The customer list of a client without a customers file: the transactions' distinct ids.
+
+    One row per customer id, in the order of the ids, with ``first_purchase`` (the date of the
+    first line); no typological attributes.
+    """
+    if transactions is None or "customer_id" not in transactions.frame:
+        return None
+    frame = transactions.frame
+    ids = frame["customer_id"]
+    present = ids.notna()
+    if "date" in frame:
+        first = frame.loc[present].groupby("customer_id", sort=True)["date"].min()
+        customers = pd.DataFrame({"customer_id": first.index.astype(str).to_numpy(dtype=object),
+                                  "first_purchase": first.to_numpy()})
+    else:  # pragma: no cover - a transactions file without dates is already a problem
+        customers = pd.DataFrame({"customer_id": sorted(ids[present].unique())})
+    customers["customer_id"] = customers["customer_id"].astype(ids.dtype)
+    reading = Reading("customers", transactions.file, origin="derived",
+                      lines_read=len(frame), lines_kept=len(customers))
+    return _Loaded("customers", transactions.file, customers,
+                   np.arange(2, len(customers) + 2, dtype=np.int64), {},
+                   {"customer_id": transactions.headers.get("customer_id", "customer_id")},
+                   transactions.dialect, True, reading)
+
+
+def _check_line_settings(settings: TransactionSettings, opened: _Opened | None,
+                         problems: ProblemList) -> None:
+    """The settings of ``transactions:`` name columns the transactions have."""
+    if opened is None:
+        return
+    file = opened.file
+    for key, column, needed in (("cancellation_prefix", "order_id", settings.cancellation_prefix),
+                                ("exclude_products", "product", settings.exclude_products)):
+        if needed and column not in opened.headers:
+            problems.add(CONFIG_FILE, "invalid_setting",
+                         f"key 'transactions.{key}' is set, but {file} has no {column} column; "
+                         f"expected the {column} column found or mapped (columns: transactions: "
+                         f"{column}: <header in the file>), or no transactions.{key}")
+
+
+def _placeholders(config_path: Path) -> list[Notice]:
+    """Values of client.yaml that still hold REVIEW, TODO, TBD... (comments are not values)."""
+    try:
+        raw = yaml.safe_load(config_path.read_bytes().decode("utf-8-sig", errors="replace"))
+    except Exception:  # noqa: BLE001 - a client.yaml that loaded reads again
+        return []
+    found: list[Notice] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+        elif isinstance(value, str):
+            match = PLACEHOLDER.search(value)
+            if match:
+                found.append(_notice("check_warning_placeholder", setting=path,
+                                   value=match.group(1)))
+
+    walk(raw, "")
+    return found
+
+
+def _history_warnings(transactions: _Loaded, config: ClientConfig,
+                      as_of: dt.date) -> list[Notice]:
+    """A history shorter than the indicators' window; customers who only returned goods."""
+    out: list[Notice] = []
+    frame = transactions.frame
+    first = frame["date"].min()
+    window = config.assumptions.window_months
+    if pd.notna(first):
+        months = (as_of.year - first.year) * 12 + as_of.month - first.month
+        if months < window:
+            out.append(_notice("check_warning_short_history", file=transactions.file,
+                               months=months, window=window))
+    # Customers none of whose lines is a purchase, with pyarrow's hash sets: pandas' groupby
+    # on arrow strings takes a second on a million lines.
+    ids = pa.array(frame["customer_id"], from_pandas=True)
+    bought = pc.greater_equal(pa.array(frame["amount"], from_pandas=True), 0)
+    buyers = pc.unique(pc.filter(ids, pc.fill_null(bought, False)))
+    everyone = pc.unique(pc.drop_null(ids))
+    only_returns = pc.filter(everyone, pc.invert(pc.is_in(everyone, value_set=buyers)))
+    only_returns = only_returns.to_pylist()
+    if len(only_returns):
+        out.append(_notice("check_warning_only_returns", file=transactions.file,
+                           count=f"{len(only_returns):,}",
+                           examples=", ".join(map(str, only_returns[:EXAMPLES_SHOWN]))))
+    return out
 
 
 @contextlib.contextmanager
@@ -378,12 +602,19 @@ def _lenient_settings(config_path: Path
     return options, columns, as_of
 
 
-def _lenient_files(config_path: Path) -> dict[str, FileSource]:
-    """The valid entries of ``files:`` in a ``client.yaml`` that failed validation."""
+def _raw_section(config_path: Path, key: str):
+    """The raw ``key:`` of a ``client.yaml`` that failed validation (None when unreadable)."""
     try:
         raw = yaml.safe_load(config_path.read_bytes().decode("utf-8-sig", errors="replace"))
-        entries = raw.get("files") or {}
+        return raw.get(key) or {}
     except Exception:  # noqa: BLE001 - absent or already reported by load_config
+        return None
+
+
+def _lenient_files(config_path: Path) -> dict[str, FileSource]:
+    """The valid entries of ``files:`` in a ``client.yaml`` that failed validation."""
+    entries = _raw_section(config_path, "files")
+    if entries is None:
         return {}
     files: dict[str, FileSource] = {}
     if isinstance(entries, dict):
@@ -399,6 +630,23 @@ def _lenient_files(config_path: Path) -> dict[str, FileSource]:
                 except Exception:  # noqa: BLE001 - not read at all (no second problem)
                     files[kind] = FileSource.model_construct(path=str(path or ""), csv=None)
     return files
+
+
+def _lenient_queries(config_path: Path) -> dict[str, str]:
+    """The ``queries:`` of a ``client.yaml`` that failed validation, when they are text."""
+    entries = _raw_section(config_path, "queries")
+    if not isinstance(entries, dict):
+        return {}
+    return {str(k): v for k, v in entries.items()
+            if k in REQUIRED_COLUMNS and isinstance(v, str) and v.strip()}
+
+
+def _lenient_section(config_path: Path, key: str, model: type):
+    """One section of a ``client.yaml`` that failed validation; its defaults when invalid."""
+    try:
+        return model.model_validate(_raw_section(config_path, key) or {})
+    except Exception:  # noqa: BLE001 - already reported by load_config
+        return model()
 
 
 def _lenient_segmentation(config_path: Path) -> SegmentationSettings | None:
@@ -445,12 +693,40 @@ class _Opened:
     headers: dict[str, str]  # canonical column -> header in the file
     evidence: tuple[int, int]  # values showing a decimal comma, a decimal point
     options: CsvOptions | None = None  # csv: with the file's own csv: on top
+    files: list[str] | None = None  # for a query: the files it read
 
 
 def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, str],
                problems: ProblemList, checksums: dict[str, str],
-               source: FileSource | None = None) -> _Opened | None:
+               source: FileSource | None = None, inputs: _Inputs | None = None
+               ) -> _Opened | None:
     sheet = None
+    query = inputs.queries.get(kind) if inputs is not None else None
+    derived = kind == "customers" and inputs is not None and inputs.customers.from_transactions
+    if query is not None:  # queries: <kind>: in client.yaml
+        try:
+            result = run_query(root, kind, query)
+        except ReadError as error:
+            problems.extend([error.problem])
+            return None
+        checksums.update(result.files)
+        table = result.table
+        if table.data.empty:
+            problems.add(table.file, "empty_file",
+                         f"returns no rows (columns {', '.join(map(repr, table.header[:8]))}); "
+                         f"expected one row per {_ROW_NOUNS[kind]}")
+            return None
+        headers = _match_columns(kind, table, mapping, options, problems)
+        return _Opened(kind, table.file, table, headers, (0, 0), options, sorted(result.files))
+    if derived and source is None:
+        present = sorted(p.name for p in root.iterdir()
+                         if p.stem == kind and p.suffix.lower() in SUPPORTED_SUFFIXES)
+        if present:
+            problems.add(present[0], "ambiguous_file",
+                         "is there although client.yaml says customers: from_transactions: "
+                         "true; expected either the file (remove the setting to read it) or "
+                         "the setting, not both")
+        return None
     if source is not None:  # files: <kind>: in client.yaml
         name, sheet = source.file, source.sheet
         options = options.merged(source.csv)
@@ -498,11 +774,14 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
                 near = [p for p in present if p.casefold().startswith(kind[:5])]
                 found = (f"found {', '.join(map(repr, present[:12]))}" if present
                          else "the folder is empty")
-                hint = f" (rename {near[0]!r}?)" if near else ""
+                hint = (f" (name it in client.yaml: files: {kind}: {near[0]!r}?)" if near
+                        else "")
+                derive = (", or customers: {from_transactions: true} in client.yaml to take "
+                          "the customers from the transactions" if kind == "customers" else "")
                 problems.add(name, "missing_file",
                              f"file not found; {found}{hint}; expected the client's {kind} "
                              f"export named {name} (or {kind}.xlsx, .ods, .parquet...), or "
-                             f"its name in client.yaml (files: {kind}: <file>)")
+                             f"its name in client.yaml (files: {kind}: <file>){derive}")
             return None
     try:
         table = read_table(path, options, file=name, sheet=sheet)
@@ -530,10 +809,15 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
 
 def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None,
                problems: ProblemList, limit: dt.date, as_of: dt.date | None,
-               today: dt.date) -> _Loaded:
-    kind, name, table, headers = opened.kind, opened.file, opened.table, opened.headers
+               today: dt.date, settings: TransactionSettings | None = None,
+               warnings: list[Notice] | None = None) -> _Loaded:
+    kind, name, table, headers = opened.kind, opened.file, opened.table, dict(opened.headers)
     options = opened.options or options
-    complete = all(c in headers for c in REQUIRED_COLUMNS[kind])
+    warnings = [] if warnings is None else warnings
+    # Invoice lines: no amount, but quantity and unit price (amount = their product).
+    line_mode = (kind == "transactions" and "amount" not in headers
+                 and "quantity" in headers and "unit_price" in headers)
+    complete = all(c in headers or (c == "amount" and line_mode) for c in REQUIRED_COLUMNS[kind])
     data = table.data
     lines = table.lines
     raw = {canonical: data[header] for canonical, header in headers.items()}
@@ -546,16 +830,40 @@ def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None
         decimal = options.decimal
         configured.add("decimal")
     elif comma or point:
-        decimal = "," if comma > point else "."
+        # Even evidence (one column of each, per-column marks below): the separator's custom.
+        decimal = "," if comma > point or (comma == point and table.dialect.separator == ";") \
+            else "."
     else:
         decimal = default_decimal or ("," if table.dialect.separator == ";" else ".")
+    # A column whose own values show the other decimal mark is read with it (a ';' file with
+    # the amount in decimal comma and the margin in decimal point).
+    column_decimal: dict[str, str] = {}
+    if not table.dialect.typed and not options.decimal:
+        for canonical in NUMBER_COLUMNS:
+            if canonical in raw:
+                own_comma, own_point = decimal_evidence([raw[canonical]])
+                mark = "," if own_comma > own_point else "." if own_point else decimal
+                if mark != decimal:
+                    column_decimal[canonical] = mark
+
+    reading = Reading(kind, name, origin="query" if table.dialect.format == "query" else "file",
+                      lines_read=len(data), files=list(opened.files or []))
+    if line_mode:
+        reading.amount_from = (headers["quantity"], headers["unit_price"])
+    if kind == "transactions" and settings is not None:
+        keep = _leave_out(raw, settings, decimal, column_decimal, line_mode, reading)
+        if not keep.all():
+            data = data.loc[keep].reset_index(drop=True)
+            lines = lines[keep]
+            raw = {canonical: data[header] for canonical, header in headers.items()}
     date_parts = {c: DateParts.of(raw[c]) for c in DATE_COLUMNS if c in raw}
     date_format, excused = _settle_date_format(name, headers, date_parts, options, lines, raw,
                                                problems)
     if options.date_format:
         configured.add("date_format")
     dialect = replace(table.dialect, decimal=decimal, date_format=date_format,
-                      configured=frozenset(configured))
+                      configured=frozenset(configured),
+                      decimals=tuple((headers[c], m) for c, m in column_decimal.items()))
 
     def report(kind_: str, canonical: str, mask: np.ndarray, message: str,
                values: pd.Series | None = None) -> None:
@@ -576,12 +884,13 @@ def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None
             report("missing_value", canonical, blank,
                    f"empty value; expected a {canonical.replace('_', ' ')} in every row")
         if canonical in NUMBER_COLUMNS:
-            values, bad = parse_numbers(text, decimal)
+            mark = column_decimal.get(canonical, decimal)
+            values, bad = parse_numbers(text, mark)
             if bad.any():
-                example = "1234,56 or 1.234,56" if decimal == "," else "1234.56 or 1,234.56"
+                example = "1234,56 or 1.234,56" if mark == "," else "1234.56 or 1,234.56"
                 report("unparseable_number", canonical, bad,
                        f"not a number; expected a number like {example} "
-                       f"({_decimal_note(decimal, 'decimal' in configured)})")
+                       f"({_decimal_note(mark, 'decimal' in configured)})")
             columns[canonical] = pd.Series(values, index=data.index)
         elif canonical in DATE_COLUMNS:
             dates, bad = date_parts[canonical].assemble(date_format)
@@ -600,6 +909,12 @@ def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None
         else:
             columns[canonical] = parse_text(text)
 
+    if line_mode:
+        columns = _line_amounts(columns, headers, raw)
+    if kind == "transactions" and settings is not None and settings.cancellation_prefix \
+            and "order_id" in raw and "amount" in columns:
+        _cancel(columns, raw["order_id"], settings.cancellation_prefix, reading)
+
     _check_plausible(kind, columns, report, limit, as_of, today)
 
     frame = pd.DataFrame(columns, index=data.index)
@@ -613,8 +928,126 @@ def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None
             continue
         target = column if column not in frame else f"{column} (in file)"
         frame[target] = infer_column(data[column], decimal, date_format)
+    if line_mode and "amount" in frame:
+        # A line of quantity or price 0 holds no money and no purchase (free samples,
+        # adjustments); counted, not kept.
+        zero = (frame["amount"] == 0).to_numpy()
+        if zero.any():
+            reading.left_out.append(LeftOut("zero_amount", int(zero.sum()), 0.0))
+            frame, lines = frame.loc[~zero], lines[~zero]
+            raw = {canonical: values[~zero].reset_index(drop=True)
+                   for canonical, values in raw.items()}
     frame = frame.reset_index(drop=True)
-    return _Loaded(kind, name, frame, lines, raw, headers, dialect, complete)
+    reading.lines_kept = len(frame)
+    if "amount" in frame:
+        reading.revenue = float(np.nansum(frame["amount"].to_numpy(dtype=float)))
+    if "order_id" in frame:
+        reading.orders = int(frame["order_id"].nunique())
+    warnings.extend(_file_warnings(kind, name, data, table.data, headers, raw, settings,
+                                   reading))
+    return _Loaded(kind, name, frame, lines, raw, headers, dialect, complete, reading)
+
+
+def _leave_out(raw: dict[str, pd.Series], settings: TransactionSettings, decimal: str,
+               column_decimal: dict[str, str], line_mode: bool, reading: Reading) -> np.ndarray:
+    """The lines to keep: without those of no customer (when skipped) and excluded products.
+
+    Each reason is counted in ``reading`` with the money its lines held; a line counts under
+    the first reason that applies.
+    """
+    n = len(next(iter(raw.values()))) if raw else 0
+    keep = np.ones(n, dtype=bool)
+
+    def number(canonical: str, mask: np.ndarray) -> np.ndarray:
+        return parse_numbers(raw[canonical][mask], column_decimal.get(canonical, decimal))[0]
+
+    def money(mask: np.ndarray) -> float:
+        if line_mode:
+            values = number("quantity", mask) * number("unit_price", mask)
+        elif "amount" in raw:
+            values = number("amount", mask)
+        else:
+            return 0.0
+        return float(np.nansum(values))
+
+    if settings.missing_customer == "skip" and "customer_id" in raw:
+        mask = raw["customer_id"].str.strip().eq("").to_numpy()
+        if mask.any():
+            reading.left_out.append(LeftOut("missing_customer", int(mask.sum()), money(mask)))
+            keep &= ~mask
+    if settings.exclude_products and "product" in raw:
+        mask = line_items.excluded(raw["product"], settings.exclude_products) & keep
+        if mask.any():
+            reading.left_out.append(LeftOut("excluded_product", int(mask.sum()), money(mask),
+                                            line_items.top_codes(raw["product"][mask])))
+            keep &= ~mask
+    return keep
+
+
+def _line_amounts(columns: dict[str, pd.Series], headers: dict[str, str],
+                  raw: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """Add amount = quantity × unit_price, after the date (the canonical order)."""
+    if "quantity" not in columns or "unit_price" not in columns:
+        return columns  # pragma: no cover - both are parsed whenever line_mode holds
+    amount = columns["quantity"] * columns["unit_price"]
+    headers["amount"] = f"{headers['quantity']} × {headers['unit_price']}"
+    raw["amount"] = raw["quantity"].str.strip() + " × " + raw["unit_price"].str.strip()
+    out: dict[str, pd.Series] = {}
+    for canonical, values in columns.items():
+        out[canonical] = values
+        if canonical == "date":
+            out["amount"] = amount
+    out.setdefault("amount", amount)
+    return out
+
+
+def _cancel(columns: dict[str, pd.Series], order_ids: pd.Series, prefix: str,
+            reading: Reading) -> None:
+    """Lines of cancelled orders count negative (some exports write them positive)."""
+    mask = line_items.cancelled(order_ids, prefix)
+    reading.prefix = prefix
+    amount = columns["amount"].to_numpy(dtype=float)
+    amount = np.where(mask, -np.abs(amount), amount)
+    columns["amount"] = pd.Series(amount, index=columns["amount"].index)
+    if "margin" in columns:
+        margin = columns["margin"].to_numpy(dtype=float)
+        columns["margin"] = pd.Series(np.where(mask, -np.abs(margin), margin),
+                                      index=columns["margin"].index)
+    reading.cancellations = LeftOut("cancellation", int(mask.sum()),
+                                    float(np.nansum(amount[mask])))
+
+
+def _file_warnings(kind: str, name: str, data: pd.DataFrame, original: pd.DataFrame,
+                   headers: dict[str, str], raw: dict[str, pd.Series],
+                   settings: TransactionSettings | None, reading: Reading) -> list[Notice]:
+    """What check points out about one file without blocking the run."""
+    out: list[Notice] = []
+    if len(data):
+        empty = [headers[c] for c in OPTIONAL_COLUMNS[kind]
+                 if c in raw and headers[c] in data.columns and raw[c].str.strip().eq("").all()]
+        if kind == "customers":
+            used = set(headers.values())
+            empty += [c for c in data.columns
+                      if c not in used and data[c].str.strip().eq("").all()]
+        out.extend(_notice("check_warning_empty_column", file=name, column=c)
+                   for c in dict.fromkeys(empty))
+    if kind != "transactions":
+        return out
+    amount = headers.get("amount", "")
+    if "quantity" in headers and reading.amount_from is None \
+            and any(hint in _fold(amount) for hint in ("price", "precio")):
+        out.append(_notice("check_warning_amount_is_price", file=name, amount=amount,
+                           quantity=headers["quantity"]))
+    if settings is not None and settings.exclude_products and "product" in headers:
+        products = original[headers["product"]]  # before the excluded lines were left out
+        for code in line_items.unmatched_patterns(products, settings.exclude_products):
+            out.append(_notice("check_warning_unmatched_product", file=name, code=code))
+    gross = reading.revenue + reading.left_out_amount
+    if gross > 0 and reading.left_out_amount / gross > LEFT_OUT_WARNING:
+        out.append(_notice("check_warning_left_out_share", file=name,
+                           share=f"{reading.left_out_amount / gross:.1%}",
+                           limit=f"{LEFT_OUT_WARNING:.0%}"))
+    return out
 
 
 def _integers(values: pd.Series, nullable: bool) -> pd.Series:
@@ -634,6 +1067,7 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
     found_list = ", ".join(repr(h) for h in table.header[:15]) + (
         ", …" if len(table.header) > 15 else "")
     headers: dict[str, str] = {}
+    deferred = False
     name = table.file
     hint = _separator_hint(table, options)
     if hint:
@@ -655,6 +1089,9 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
         else:
             found = canonical if canonical in available else by_key.get(_header_key(canonical))
             if found is None:
+                if canonical == "amount" and kind == "transactions":
+                    deferred = True  # invoice lines may give quantity and unit_price instead
+                    continue
                 if canonical in REQUIRED_COLUMNS[kind]:
                     suggestion = _suggest(canonical, table.header)
                     problems.add(name, "missing_column",
@@ -671,11 +1108,50 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
                          f"appears {repeats} times in the header; expected each column once "
                          f"(the first is used as {canonical})", column=found)
         headers[canonical] = found
+    if kind == "transactions" and "amount" not in headers:
+        _check_line_items(name, table, mapping, headers, found_list, deferred, problems)
     return headers
 
 
+def _check_line_items(name: str, table: RawTable, mapping: dict[str, str],
+                      headers: dict[str, str], found_list: str, deferred: bool,
+                      problems: ProblemList) -> None:
+    """Without an amount, both quantity and unit_price are needed (amount = their product)."""
+    given = [c for c in ("quantity", "unit_price") if c in headers]
+    if len(given) == 2:
+        return
+    if len(given) == 1:
+        other = "unit_price" if given == ["quantity"] else "quantity"
+        how = "client.yaml maps" if given[0] in mapping else "the file has"
+        suggestion = _suggest(other, [h for h in table.header if h not in headers.values()])
+        problems.add(name, "missing_column",
+                     f"{how} {given[0]} ({headers[given[0]]!r}) but no {other}; found columns: "
+                     f"{found_list}; expected both quantity and unit_price (amount = quantity × "
+                     f"unit_price of each line), under 'columns: transactions:'"
+                     + (f" (perhaps {other}: {suggestion!r}?)" if suggestion else "")
+                     + ", or an amount column", column=other)
+        return
+    if not deferred:
+        return
+    quantity = _suggest("quantity", table.header)
+    price = _suggest("unit_price", [h for h in table.header if h != quantity])
+    if quantity and price:
+        hint = (f" (these look like invoice lines: map 'columns: transactions: {{quantity: "
+                f"{quantity!r}, unit_price: {price!r}}}' and the amount is quantity × unit "
+                "price)")
+    else:
+        suggestion = _suggest("amount", table.header)
+        hint = f" (perhaps {suggestion!r}?)" if suggestion else ""
+    problems.add(name, "missing_column",
+                 f"required column not found; found columns: {found_list}; expected a column "
+                 "named amount, or map the client's header to it in client.yaml under "
+                 "'columns: transactions: amount: <header>', or quantity and unit_price for "
+                 f"invoice lines{hint}", column="amount")
+
+
 def _header_key(header: str) -> str:
-    return re.sub(r"[\s_\-]+", "_", header.strip().casefold())
+    # Separators are ignored so that UnitPrice, Unit Price and unit_price are one header.
+    return re.sub(r"[\s_\-]+", "", header.strip().casefold())
 
 
 def _fold(text: str) -> str:

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from crmkit.core.problems import Problem, ProblemList, WorkspaceError
 from crmkit.settings.project import CrmProject
@@ -38,8 +46,11 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "survey": ["customer_id", "satisfaction"],
 }
 OPTIONAL_COLUMNS: dict[str, list[str]] = {
-    "customers": ["category_spend"],
-    "transactions": ["product", "category", "margin", "promotion"],
+    "customers": ["category_spend", "start_date", "end_date"],
+    # quantity x unit_price gives the amount of an invoice line when there is no amount;
+    # order_id makes the lines of one order one purchase occasion.
+    "transactions": ["product", "category", "margin", "promotion", "quantity", "unit_price",
+                     "order_id"],
     "interactions": [],
     "survey": ["nps", "preferred_relationship"],
 }
@@ -161,6 +172,45 @@ class FileSource(_Strict):
         return split_sheet(self.path)[1]
 
 
+#: The table names a query or a file can give.
+Table = Literal["customers", "transactions", "interactions", "survey"]
+
+
+class TransactionSettings(_Strict):
+    """How invoice lines become purchases: the ``transactions`` section of client.yaml.
+
+    ``cancellation_prefix``: an order id starting with it (``C536379``) is a cancellation; its
+    amount is counted negative. ``exclude_products``: product codes (``POST``, ``BANK CHARGES``;
+    ``*`` and ``?`` as wildcards, case ignored) of lines that are not purchases (postage, fees,
+    manual adjustments): they are left out and counted. ``missing_customer: skip`` leaves out
+    the lines without a customer id (guest checkouts) and counts them; ``error`` (the default)
+    reports them.
+    """
+
+    cancellation_prefix: str | None = Field(None, min_length=1)
+    exclude_products: list[str] = []
+    missing_customer: Literal["error", "skip"] = "error"
+
+    @field_validator("exclude_products")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        codes = [str(v).strip() for v in value]
+        if any(not c for c in codes):
+            raise ValueError("product codes, found an empty one")
+        return codes
+
+
+class CustomerSettings(_Strict):
+    """The ``customers`` section of client.yaml.
+
+    ``from_transactions: true``: there is no customers file; the customer list is the distinct
+    customer ids of the transactions, with their first purchase date (no typological
+    attributes).
+    """
+
+    from_transactions: bool = False
+
+
 class Assumptions(_Strict):
     """Economic assumptions; every one is shown in the report as an assumption."""
 
@@ -169,6 +219,21 @@ class Assumptions(_Strict):
     horizon_months: int = Field(36, ge=1, le=240)
     lapse_days: int = Field(180, ge=7, le=3650, description="no purchase for this long = lapsed")
     window_months: int = Field(12, ge=1, le=60, description="period the indicators look at")
+
+
+class ValueSettings(_Strict):
+    """How customers are valued (workbook 02), the ``value`` section of client.yaml.
+
+    ``model: auto`` fits every candidate customer-base model on a calibration period, compares
+    its predictions with the purchases of the holdout (the last ``holdout_months``) and keeps the
+    best sound one; a model key forces that model (it is still compared and still named when its
+    fit is degenerate). ``holdout_months`` defaults to a quarter of the history, 3 to 12 months.
+    """
+
+    model: Literal["auto", "bg_nbd", "mbg_nbd", "pareto_nbd"] = Field(
+        "auto", description="auto (chosen by holdout), bg_nbd, mbg_nbd or pareto_nbd")
+    holdout_months: int | None = Field(None, ge=1, le=60,
+                                       description="months held out to check the model")
 
 
 class SegmentationSettings(_Strict):
@@ -270,19 +335,46 @@ class ClientConfig(_Strict):
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     as_of: dt.date | None = Field(None, description="analysis date; default: last transaction")
     objective: Objective | None = Field(None, description="set to override the recommendation")
+    business_model: Literal["non_contractual", "contractual"] = Field(
+        "non_contractual", description="non_contractual (customers buy when they like) or "
+                                       "contractual (subscriptions, contracts, accounts: "
+                                       "customers.csv has start_date and end_date)")
     branding: Branding = Branding()
     csv: CsvOptions = CsvOptions()
     columns: dict[Literal["customers", "transactions", "interactions", "survey"],
                   dict[str, str]] = {}
     files: dict[Literal["customers", "transactions", "interactions", "survey"],
                 FileSource] = {}
+    queries: dict[Table, str] = Field({}, description="table -> DuckDB SQL over the "
+                                                      "workspace's files")
+    transactions: TransactionSettings = TransactionSettings()
+    customers: CustomerSettings = CustomerSettings()
     assumptions: Assumptions = Assumptions()
     context: Context
     # Sections owned by later workbooks; validated by their own modules.
     segmentation: SegmentationSettings = SegmentationSettings()
+    value: ValueSettings = ValueSettings()
     relationships: RelationshipsConfig = RelationshipsConfig()
     scenarios: list[Scenario] = []
     crm_project: CrmProject = CrmProject()
+
+    @field_validator("queries")
+    @classmethod
+    def _sql_given(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for table, sql in value.items():
+            if not str(sql).strip():
+                raise ValueError(f"an SQL query for {table}, found an empty one")
+            if table in (info.data.get("files") or {}):
+                raise ValueError(f"either files: {table} or queries: {table}, found both")
+        return value
+
+    @field_validator("customers")
+    @classmethod
+    def _customers_once(cls, value: CustomerSettings, info: ValidationInfo) -> CustomerSettings:
+        named = [key for key in ("files", "queries") if "customers" in (info.data.get(key) or {})]
+        if value.from_transactions and named:
+            raise ValueError(f"from_transactions: true or {named[0]}: customers, found both")
+        return value
 
     @field_validator("columns")
     @classmethod
