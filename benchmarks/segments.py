@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from crmkit.analysis import clustering, profiles, rfm, segment_maps, segmentation, value
+from crmkit.analysis import clustering, profiles, rfm, segment_maps, segmentation, valuation, value
 from crmkit.demo import synthetic
 from crmkit.inputs.workspace import Workspace, load_workspace
 from crmkit.settings.client import ClientConfig
@@ -266,11 +266,12 @@ def run(args, client, source, generated, lt, summary_data_from_transaction_data,
         return [summary[n] for n in names]
 
     def bg_fit():
-        state["bg"] = segmentation._fit(value.BetaGeo(), *columns("frequency", "recency", "T"))
+        state["bg"] = valuation.fit_with_fallback(value.BetaGeo(),
+                                                  *columns("frequency", "recency", "T"))
 
     def gg_fit():
         repeat = value.repeat_customers(state["summary"])
-        state["gg"] = segmentation._fit(value.GammaGamma(), repeat["frequency"],
+        state["gg"] = valuation.fit_with_fallback(value.GammaGamma(), repeat["frequency"],
                                         repeat["monetary_value"])
 
     def clv():
@@ -355,8 +356,9 @@ def run(args, client, source, generated, lt, summary_data_from_transaction_data,
     print(f"Target {TARGET_SECONDS:.0f} s and {TARGET_MIB / 1024:.0f} GB: {verdict} target.")
     seg = state["seg"]
     print(f"Clustering: k = {seg.clusters.k} on a sample of {seg.clusters.sample_size:,}; "
-          f"BG/NBD penalizer {seg.bg.penalizer_}, Gamma-Gamma penalizer "
-          f"{getattr(seg.gg, 'penalizer_', '-')}")
+          f"customer-base model {seg.valuation.model}, penalizer "
+          f"{getattr(seg.valuation.purchases, 'penalizer_', '-')}, Gamma-Gamma penalizer "
+          f"{getattr(seg.valuation.spend, 'penalizer_', '-')}")
 
     if lt is not None:
         print()
@@ -394,8 +396,8 @@ def compare_with_lifetimes(lt, summary_data_from_transaction_data, tx, as_of, st
         except lt.utils.ConvergenceError:
             notes.append(f"lifetimes' {model.__name__} did not converge with penalizer "
                          f"{penalizer}; its time includes the retry with "
-                         f"{segmentation.FALLBACK_PENALIZER}, whose estimates are shown.")
-            lt_models[key] = model(penalizer_coef=segmentation.FALLBACK_PENALIZER).fit(*data)
+                         f"{valuation.FALLBACK_PENALIZER}, whose estimates are shown.")
+            lt_models[key] = model(penalizer_coef=valuation.FALLBACK_PENALIZER).fit(*data)
 
     def lt_bg():
         lt_fit("bg", lt.BetaGeoFitter, bg.penalizer_, x, rec, T)
@@ -409,10 +411,10 @@ def compare_with_lifetimes(lt, summary_data_from_transaction_data, tx, as_of, st
          lambda: summary_data_from_transaction_data(tx, "customer_id", "date",
                                                     monetary_value_col="amount",
                                                     observation_period_end=as_of)),
-        ("BG/NBD fit", lambda: segmentation._fit(value.BetaGeo(), summary["frequency"],
-                                                 summary["recency"], summary["T"]), lt_bg),
-        ("Gamma-Gamma fit", lambda: segmentation._fit(value.GammaGamma(), repeat["frequency"],
-                                                      repeat["monetary_value"]), lt_gg),
+        ("BG/NBD fit", lambda: valuation.fit_with_fallback(
+            value.BetaGeo(), summary["frequency"], summary["recency"], summary["T"]), lt_bg),
+        ("Gamma-Gamma fit", lambda: valuation.fit_with_fallback(
+            value.GammaGamma(), repeat["frequency"], repeat["monetary_value"]), lt_gg),
         (f"CLV {assumptions.horizon_months} months",
          lambda: value.customer_lifetime_value(
              bg, gg, summary["frequency"], summary["recency"], summary["T"],

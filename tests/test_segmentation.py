@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmkit.analysis import segmentation
+from crmkit.analysis import segmentation, valuation
 from crmkit.demo.synthetic import generate, write_workspace
 from crmkit.inputs.workspace import load_workspace
 
 CONTRACT = ["customer_id", "segment", "segment_name", "recency_days", "frequency", "monetary",
             "revenue_window", "margin", "margin_window", "r_score", "f_score", "m_score",
-            "tenure_days", "probability_alive", "expected_purchases", "clv"]
+            "tenure_days", "probability_alive", "retention", "expected_purchases", "clv"]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,6 @@ def test_a_degenerate_dropout_process_is_fitted_with_a_light_penalty():
     frequency = rng.integers(1, 20, n)
     T = np.full(n, 700.0)
     recency = np.minimum(frequency * 30.0, 690.0)
-    bg = segmentation._fit(segmentation.value.BetaGeo(), frequency, recency, T)
-    assert bg.penalizer_ in (0.0, segmentation.FALLBACK_PENALIZER)
+    bg = valuation.fit_with_fallback(segmentation.value.BetaGeo(), frequency, recency, T)
+    assert bg.penalizer_ in (0.0, valuation.FALLBACK_PENALIZER)
     assert np.isfinite(bg.params).all()

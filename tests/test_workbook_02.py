@@ -160,3 +160,66 @@ def test_spanish_report_has_spanish_segments_and_headings(runs):
         assert heading in text, heading
     for heading in chapter_headings("en"):
         assert heading not in text, heading
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_the_value_model_is_chosen_on_a_holdout_and_the_report_says_how_well_it_did(runs, demo):
+    model = segments_results(runs[demo])["value_model"]
+    assert model["model"] in ("bg_nbd", "mbg_nbd", "pareto_nbd") and model["fallback"] is None
+    assert {c["model"] for c in model["candidates"]} == {"bg_nbd", "mbg_nbd", "pareto_nbd"}
+    check = model["validation"]
+    chosen = next(c for c in model["candidates"] if c["model"] == model["model"])
+    assert chosen["sound"] and chosen["mae"] == check["mae"]
+    # The holdout's actual purchases, counted here from the demo's own transactions: purchase
+    # days in (calibration_end, holdout_end] of the customers who bought by calibration_end.
+    ws = load_workspace(paths.DEMO_CLIENTS / demo)
+    tx = ws.transactions
+    end = pd.Timestamp(check["calibration_end"])
+    known = set(tx.loc[tx["date"] <= end, "customer_id"])
+    late = tx[(tx["date"] > end) & (tx["date"] <= pd.Timestamp(check["holdout_end"]))
+              & tx["customer_id"].isin(known)]
+    days = late.assign(day=late["date"].dt.normalize()).groupby(["customer_id", "day"])["amount"]
+    assert check["actual_purchases"] == (days.sum() > 0).sum()
+    assert check["customers"] == len(known)
+    text = report_text(runs[demo])
+    fmt = {"en": "{:,.0f}", "es": "{:,.0f}"}[DEMOS[demo]]
+    actual = fmt.format(check["actual_purchases"])
+    if DEMOS[demo] == "es":
+        actual = actual.replace(",", ".")
+    assert actual in text
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_customers_not_seen_for_long_are_not_called_active(runs, demo):
+    values = {v["segment"]: v for v in segments_results(runs[demo])["value"]}
+    hibernating, champions = values["hibernating"], values["champions"]
+    assert hibernating["mean_probability_alive"] < 0.5
+    assert hibernating["mean_probability_alive"] < champions["mean_probability_alive"]
+    table = customers_table(runs[demo])
+    assert {"probability_alive", "retention"} <= set(table.columns)
+    assert table["retention"].between(0, 1).all()
+
+
+def test_the_telecom_demo_is_valued_as_a_contractual_client(shared_runs):
+    folder = shared_runs.demo("telecom").folder
+    results = segments_results(folder)
+    assert results["method"] == "contractual"
+    model = results["value_model"]
+    assert model["model"] == "sbg" and model["validation"] is None
+    fits = model["contract_fits"]
+    assert fits[0]["customers"] == len(load_workspace(paths.DEMO_CLIENTS / "telecom").customers)
+    assert 0 < fits[0]["retention_first_year"] < 1
+    table = customers_table(folder)
+    ws = load_workspace(paths.DEMO_CLIENTS / "telecom")
+    ended = ws.customers.set_index("customer_id")["end_date"].notna()
+    ended = ended[ended].index
+    gone = table.set_index("customer_id").loc[ended]
+    # A customer whose contract has ended is not alive and is worth nothing more.
+    assert (gone["probability_alive"] == 0).all() and (gone["clv"] == 0).all()
+    assert set(gone["segment"]) <= {"churned", "churned_recent"}
+    running = table[~table["customer_id"].isin(ended)]
+    assert (running["probability_alive"] == 1).all() and (running["clv"] > 0).mean() > 0.95
+    # The report speaks of contracts, not of purchase recency: no RFM segment names.
+    text = report_text(folder)
+    for rfm_word in ("About to sleep", "Hibernating", "Can't lose them", "recency × frequency"):
+        assert rfm_word not in text

@@ -1,10 +1,10 @@
 """The segmentation step: from a workspace to one row per customer with segment and value.
 
 Workbook 02 calls :func:`segment_customers` once; it scores RFM, places customers in the segments
-of the client's map (or behavioural clusters), fits the BG/NBD and Gamma-Gamma models and
-computes each customer's lifetime value. The result's :attr:`Segmentation.table` is the
-per-customer table of docs/data-contract.md, saved as ``tables/customers.parquet`` for the later
-workbooks and the dashboard.
+of the client's map (or behavioural clusters), chooses and fits the customer-base model on a
+holdout (:mod:`crmkit.analysis.valuation`) and computes each customer's lifetime value. The
+result's :attr:`Segmentation.table` is the per-customer table of docs/data-contract.md, saved as
+``tables/customers.parquet`` for the later workbooks and the dashboard.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from crmkit.analysis import clustering as clustering_mod
+from crmkit.analysis import retention, segment_maps, valuation, value
 from crmkit.analysis import rfm as rfm_mod
-from crmkit.analysis import segment_maps, value
 from crmkit.analysis.segment_maps import OTHER
-from crmkit.core.i18n import t
+from crmkit.core.i18n import catalogue, t
 from crmkit.inputs.workspace import Workspace
 from crmkit.settings.client import ClientConfig
 
@@ -39,18 +39,19 @@ class Segmentation:
         The map's segments (always computed: the R×F grid is shown whatever the method).
     clusters : clustering.Clustering
         The behavioural alternative.
-    method : {"map", "clustering"}
-        Which of the two gives ``table.segment``.
+    method : {"map", "clustering", "contractual"}
+        Which gives ``table.segment``: the map, the clusters, or (``business_model:
+        contractual``) tenure, value and churn signal (:mod:`crmkit.analysis.contractual`).
     names : dict
         Segment key -> name in the report's language, in display order.
-    bg : value.BetaGeo
-    gg : value.GammaGamma or None
-        None when fewer than two customers bought twice (no spend model can be fitted).
+    valuation : valuation.Valuation
+        The customer-base model chosen on the holdout (or the historical fallback), its
+        comparison and guards, and every customer's P(alive), retention and CLV.
     margin_rate : float
         Gross margin over net revenue, all time: applied to expected spend for the CLV.
-    independence : float
-        Correlation of frequency and average spend among repeat buyers: Gamma-Gamma assumes
-        it is near zero.
+    contract_fits : DataFrame or None
+        A contractual client's retention fits per start-year cohort (see
+        :func:`crmkit.analysis.valuation.value_contracts`); None otherwise.
     """
 
     table: pd.DataFrame
@@ -60,10 +61,14 @@ class Segmentation:
     clusters: clustering_mod.Clustering
     method: str
     names: dict[str, str]
-    bg: value.BetaGeo
-    gg: value.GammaGamma | None
+    valuation: valuation.Valuation
     margin_rate: float
-    independence: float
+    contract_fits: pd.DataFrame | None = None
+
+    @property
+    def independence(self) -> float:
+        """Frequency-spend correlation of repeat buyers: Gamma-Gamma assumes it near zero."""
+        return self.valuation.independence
 
     @property
     def segments(self) -> pd.Series:
@@ -79,13 +84,63 @@ class Segmentation:
 
     def models(self, lang: str) -> pd.DataFrame:
         """The fitted value models' parameters and checks, explained, for a table."""
-        rows = [(k, v) for k, v in self.bg.params.items()]
-        if self.gg is not None:
-            rows += list(self.gg.params.items())
-        rows += [("penalizer", max(self.bg.penalizer_, getattr(self.gg, "penalizer_", 0.0))),
-                 ("independence", self.independence), ("margin_rate", self.margin_rate)]
+        v = self.valuation
+        prefix = "sbg_" if v.model == valuation.CONTRACTUAL else ""
+        rows = ([(prefix + k, x) for k, x in v.purchases.params.items()]
+                if v.purchases is not None else [])
+        if v.spend is not None:
+            rows += list(v.spend.params.items())
+            rows += [("independence", self.independence)]
+        rows += [("margin_rate", self.margin_rate)]
         return pd.DataFrame([{"key": k, "name": t(f"val_param_{k}", lang), "estimate": v}
                              for k, v in rows])
+
+    def model_check(self, lang: str) -> pd.DataFrame:
+        """The candidate models compared on the holdout, with what became of each, for a table.
+
+        Empty when there was no holdout (history too short, or nobody bought twice).
+        """
+        v = self.valuation
+        if v.comparison is None:
+            return pd.DataFrame(columns=["name", "predicted", "actual", "mae", "verdict"])
+        rows = []
+        for c in v.comparison.candidates:
+            if c.model == v.model:
+                verdict = t("val_candidate_chosen", lang)
+            elif c.model in v.passed_over:
+                verdict = t("val_candidate_unsound", lang,
+                            reasons=self.reasons(v.passed_over[c.model], lang))
+            else:
+                verdict = t("val_candidate_sound", lang)
+            rows.append({"name": t(f"val_model_{c.model}", lang), "predicted": c.predicted,
+                         "actual": c.actual, "mae": c.mae, "verdict": verdict})
+        return pd.DataFrame(rows)
+
+    @staticmethod
+    def reasons(keys, lang: str) -> str:
+        """Diagnostic keys in words, joined (a key with no words of its own gets the generic
+        "its fit cannot be trusted", so a new diagnostic never breaks a report)."""
+        known = catalogue()
+        return "; ".join(t(f"val_issue_{k}" if f"val_issue_{k}" in known else "val_issue_other",
+                           lang) for k in keys)
+
+    def value_model(self, lang: str, lapse_days: int) -> dict:
+        """``results.json`` ``segments.value_model``, with the words the prose needs."""
+        v = self.valuation
+        out = v.as_dict()
+        out["name"] = t(f"val_model_{v.model}", lang)
+        out["passed_over_text"] = [
+            {"name": t(f"val_model_{k}", lang), "reasons": self.reasons(r, lang)}
+            for k, r in v.passed_over.items() if k != v.model and not v.fallback]
+        out["fallback_text"] = None
+        out["contract_fits"] = (self.contract_fits.to_dict("records")
+                                if self.contract_fits is not None else [])
+        if v.fallback:
+            reasons = "; ".join(f"{t(f'val_model_{k}', lang)}: {self.reasons(r, lang)}"
+                                for k, r in v.passed_over.items())
+            out["fallback_text"] = t(f"val_fallback_{v.fallback}", lang, days=lapse_days,
+                                     reasons=reasons)
+        return out
 
     def segment_order(self) -> list[str]:
         """Segment keys in display order, only those with customers."""
@@ -102,67 +157,6 @@ def _window_sums(transactions: pd.DataFrame, as_of, months: int, margin: np.ndar
                           "revenue_window": transactions["amount"].to_numpy()[in_window],
                           "margin_window": margin[in_window]})
     return frame.groupby("customer_id", sort=False).sum()
-
-
-#: Penalty used when the maximum-likelihood fit runs to a boundary (see :func:`_fit`).
-FALLBACK_PENALIZER = 0.001
-
-
-def _fit(model, *columns):
-    """Fit by maximum likelihood; if the optimum lies on a boundary, with a light penalty.
-
-    Real customer bases often have a dropout process with no heterogeneity (the Beta's a and b
-    run to infinity together): the likelihood then has no interior maximum, and lifetimes fails
-    the same way. A small L2 penalty, as lifetimes' documentation recommends, gives stable
-    parameters with practically the same predictions. ``model.penalizer_`` records which.
-    """
-    try:
-        model.fit(*columns)
-        model.penalizer_ = 0.0
-    except value.ConvergenceError:
-        model.fit(*columns, penalizer_coef=FALLBACK_PENALIZER)
-        model.penalizer_ = FALLBACK_PENALIZER
-    return model
-
-
-def customer_value(transactions: pd.DataFrame, as_of, *, margin_rate: float,
-                   horizon_months: int, discount_rate: float
-                   ) -> tuple[pd.DataFrame, value.BetaGeo, value.GammaGamma | None, float]:
-    """Fit BG/NBD and Gamma-Gamma and value every customer who bought.
-
-    Returns
-    -------
-    frame : DataFrame
-        Indexed by customer: ``probability_alive``, ``expected_purchases`` (over the horizon)
-        and ``clv`` (margin over the horizon, discounted yearly at ``discount_rate``).
-    bg, gg : fitted models (gg None when it cannot be fitted)
-    independence : float
-        Frequency-value correlation among repeat buyers (NaN without a spend model).
-    """
-    summary = value.summarise(transactions, observation_period_end=pd.Timestamp(as_of))
-    bg = _fit(value.BetaGeo(), summary["frequency"], summary["recency"], summary["T"])
-    repeat = value.repeat_customers(summary)
-    gg = None
-    independence = float("nan")
-    if len(repeat) >= 2:
-        gg = _fit(value.GammaGamma(), repeat["frequency"], repeat["monetary_value"])
-        independence = value.frequency_value_correlation(repeat["frequency"],
-                                                         repeat["monetary_value"])
-    horizon_days = horizon_months * DAYS_PER_MONTH
-    frame = pd.DataFrame(index=summary.index)
-    frame["probability_alive"] = np.asarray(
-        bg.probability_alive(summary["frequency"], summary["recency"], summary["T"]))
-    frame["expected_purchases"] = np.asarray(
-        bg.expected_purchases(horizon_days, summary["frequency"], summary["recency"],
-                              summary["T"]))
-    if gg is not None:
-        frame["clv"] = np.asarray(value.customer_lifetime_value(
-            bg, gg, summary["frequency"], summary["recency"], summary["T"],
-            summary["monetary_value"], time=horizon_months, margin=margin_rate,
-            discount_rate=discount_rate, freq="D"))
-    else:
-        frame["clv"] = np.nan
-    return frame, bg, gg, independence
 
 
 def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = None
@@ -192,7 +186,14 @@ def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = No
     k_range = (settings.k_min, settings.k_max)
     clusters = clustering_mod.cluster(rfm, k=settings.k, k_range=k_range, seed=settings.seed)
 
-    if settings.method == "clustering":
+    contract_fits = None
+    if config.business_model == "contractual":
+        valued, segment, names, contract_fits = valuation.value_contracts(
+            ws.customers, tx, ws.as_of, gross_margin=assumptions.gross_margin,
+            discount_rate=assumptions.discount_rate, horizon_months=assumptions.horizon_months,
+            lang=lang)
+        names = {**names, OTHER: segment_maps.label(segment_map, OTHER, lang)}
+    elif settings.method == "clustering":
         segment = clusters.labels.astype(str)
         names = {**clusters.names(lang), OTHER: segment_maps.label(segment_map, OTHER, lang)}
     else:
@@ -201,9 +202,11 @@ def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = No
 
     revenue = float(tx["amount"].sum())
     margin_rate = float(margin.sum() / revenue) if revenue > 0 else assumptions.gross_margin
-    valued, bg, gg, independence = customer_value(
-        tx, ws.as_of, margin_rate=margin_rate, horizon_months=assumptions.horizon_months,
-        discount_rate=assumptions.discount_rate)
+    if contract_fits is None:
+        valued = valuation.value_customers(
+            tx, ws.as_of, margin_rate=margin_rate, horizon_months=assumptions.horizon_months,
+            discount_rate=assumptions.discount_rate, lapse_days=assumptions.lapse_days,
+            model=config.value.model, holdout_months=config.value.holdout_months)
 
     ids = pd.Index(ws.customers["customer_id"], name="customer_id")
     table = pd.DataFrame(index=ids)
@@ -219,25 +222,71 @@ def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = No
     for column in ("r_score", "f_score", "m_score"):
         table[column] = scores[column].reindex(ids).astype("Int64")
     table["tenure_days"] = rfm["tenure"].reindex(ids).astype(float)
-    for column in ("probability_alive", "expected_purchases", "clv"):
-        table[column] = valued[column].reindex(ids).fillna(0.0)
+    for column in ("probability_alive", "retention", "expected_purchases", "clv"):
+        table[column] = valued.frame[column].reindex(ids).fillna(0.0)
     return Segmentation(table=table.reset_index(), rfm=rfm, scores=scores,
-                        assignment=assignment, clusters=clusters, method=settings.method,
-                        names=names, bg=bg, gg=gg, margin_rate=margin_rate,
-                        independence=independence)
+                        assignment=assignment, clusters=clusters,
+                        method="contractual" if contract_fits is not None else settings.method,
+                        names=names, valuation=valued, margin_rate=margin_rate,
+                        contract_fits=contract_fits)
 
 
 def value_by_segment(seg: Segmentation, *, n_boot: int = 1000, seed: int = 0,
                      confidence: float = 0.9) -> pd.DataFrame:
-    """Mean and total CLV per segment with bootstrap intervals, in display order.
+    """Mean and total CLV per segment with bootstrap intervals, and the segment's yearly
+    retention (:func:`crmkit.analysis.retention.yearly_retention`), in display order.
 
     Customers who never bought are left out (they have no value model).
     """
     buyers = seg.table[seg.table["frequency"] > 0].set_index("customer_id")
     result = value.segment_value(buyers["clv"], buyers["probability_alive"], buyers["segment"],
                                  n_boot=n_boot, seed=seed, confidence=confidence)
+    result["retention"] = retention.yearly_retention(buyers).reindex(result.index)
     order = [k for k in seg.segment_order() if k in result.index]
     return seg.named(result.loc[order])
+
+
+def contract_segments(seg: Segmentation, lang: str) -> pd.DataFrame:
+    """A contractual client's segments: name, what puts a customer there, how many there are."""
+    from crmkit.analysis.contractual import segment_descriptions
+
+    descriptions = segment_descriptions(lang)
+    counts = seg.table["segment"].value_counts()
+    rows = [{"name": seg.names[k], "description": descriptions.get(k, ""),
+             "customers": int(counts.get(k, 0))} for k in seg.segment_order()]
+    return pd.DataFrame(rows)
+
+
+#: Fewest customers a year ago for the migration table to be worth showing.
+MIN_MIGRATION_CUSTOMERS = 50
+
+
+def year_on_year_migration(ws: Workspace, seg: Segmentation,
+                           config: ClientConfig | None = None) -> pd.DataFrame | None:
+    """Where the customers of each segment a year ago are now: the check beside the model.
+
+    The same map is applied to the history as it stood twelve months before the analysis date;
+    each row gives the shares of that segment's customers in today's segments (rows add up to
+    1, ``customers`` is the row's size), in display order with a ``name`` column. None when the
+    segments come from clustering (a year-old clustering has other clusters) or when fewer than
+    :data:`MIN_MIGRATION_CUSTOMERS` customers had bought a year ago.
+    """
+    config = config or ws.config
+    settings = config.segmentation
+    if seg.method != "map":
+        return None
+    earlier = (pd.Timestamp(ws.as_of) - pd.DateOffset(years=1)).date()
+    before = ws.transactions[ws.transactions["date"] <= pd.Timestamp(earlier)]
+    if before["customer_id"].nunique() < MIN_MIGRATION_CUSTOMERS:
+        return None
+    rfm = rfm_mod.rfm_table(before, earlier, frequency=settings.frequency,
+                            gross_margin=config.assumptions.gross_margin)
+    segment_map = segment_maps.from_settings(settings, workspace=ws.path)
+    table = rfm_mod.rfm_scores(rfm) if segment_map.kind == "scores" else rfm
+    then = segment_maps.assign(table, segment_map).segments.astype(str)
+    matrix = retention.migration_matrix(then, seg.segments.astype(str))
+    columns = [k for k in seg.names if k in matrix.columns]
+    return seg.named(matrix[columns + ["customers"]])
 
 
 def leading_segment(profiles: pd.DataFrame, names: dict[str, str]) -> dict:

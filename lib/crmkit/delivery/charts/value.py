@@ -52,3 +52,57 @@ def value_share(values: pd.DataFrame, fmt: Formatter, **brand) -> go.Figure:
     share_bars(fig, names, [(customers, t("seg_col_customer_share", lang), colours[2]),
                             (total, t("val_col_value_share", lang), colours[0])], fmt)
     return label_axes(fig, t("seg_axis_share", lang), "")
+
+
+def model_tracking(tracking: pd.DataFrame, fmt: Formatter, **brand) -> go.Figure:
+    """Cumulative purchases over the holdout, week by week: what happened and what the chosen
+    model predicted from the calibration period alone.
+
+    Parameters
+    ----------
+    tracking : DataFrame
+        :attr:`crmkit.analysis.model_choice.Comparison.tracking` (``date``, ``actual``,
+        ``predicted``).
+    """
+    lang = fmt.lang
+    colours = palette(**brand)
+    fig = figure(fmt, t("val_chart_tracking_title", lang), height=380, **brand)
+    dates = pd.to_datetime(tracking["date"])
+    labels = [fmt.date(d) for d in dates]
+    fig.add_scatter(x=dates, y=tracking["actual"], mode="lines", name=t("val_actual", lang),
+                    line={"color": colours[0], "width": 3}, customdata=labels,
+                    hovertemplate="%{customdata}: %{y:,.0f}<extra></extra>")
+    fig.add_scatter(x=dates, y=tracking["predicted"], mode="lines",
+                    name=t("val_predicted", lang),
+                    line={"color": colours[1], "width": 3, "dash": "dash"}, customdata=labels,
+                    hovertemplate="%{customdata}: %{y:,.0f}<extra></extra>")
+    fig.update_yaxes(rangemode="tozero", tickformat=",.0f")
+    return label_axes(fig, "", t("val_axis_cumulative_purchases", lang))
+
+
+def migration_heatmap(matrix: pd.DataFrame, names: dict[str, str], fmt: Formatter,
+                      **brand) -> go.Figure:
+    """Share of each segment of a year ago (rows) found in each segment today (columns).
+
+    Parameters
+    ----------
+    matrix : DataFrame
+        :func:`crmkit.analysis.segmentation.year_on_year_migration`.
+    names : dict
+        Segment key -> name, for the columns.
+    """
+    lang = fmt.lang
+    columns = [c for c in matrix.columns if c not in ("name", "customers")]
+    values = matrix[columns].to_numpy(dtype=float)
+    rows = [f"{safe(n)} ({fmt.number(c)})" for n, c in zip(matrix["name"], matrix["customers"],
+                                                          strict=True)]
+    cols = [safe(names.get(c, c)) for c in columns]
+    fig = figure(fmt, t("val_chart_migration_title", lang),
+                 height=max(360, 120 + 34 * len(rows)), **brand)
+    fig.add_heatmap(z=values, x=cols, y=rows, zmin=0, zmax=1,
+                    colorscale=[[0, "#ffffff"], [1, palette(**brand)[0]]],
+                    text=[[fmt.pct(v) for v in row] for row in values], texttemplate="%{text}",
+                    hovertemplate="%{y} → %{x}: %{text}<extra></extra>", showscale=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30)
+    return label_axes(fig, t("val_axis_segment_now", lang), t("val_axis_segment_year_ago", lang))
