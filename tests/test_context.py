@@ -12,8 +12,8 @@ from crmkit.settings.client import ClientConfig
 AS_OF = dt.date(2026, 6, 30)
 
 
-@pytest.fixture
-def base():
+def base_tables():
+    """Five customers, one never buying; C's last purchase is after the analysis date."""
     customers = pd.DataFrame({"customer_id": list("ABCDE")})
     transactions = pd.DataFrame({
         "customer_id": ["A", "A", "A", "B", "C", "D", "D", "C"],
@@ -22,6 +22,11 @@ def base():
         "amount": [100.0, 50.0, 50.0, 200.0, 30.0, 20.0, 10.0, 999.0],
     })
     return customers, transactions
+
+
+@pytest.fixture
+def base():
+    return base_tables()
 
 
 def config(**overrides) -> ClientConfig:
@@ -149,3 +154,105 @@ def test_swot_sorts_judgements_into_quadrants(base):
     assert quadrants["weaknesses"][0] == "Financial"
     assert any("67%" in w for w in quadrants["weaknesses"])
     assert len(quadrants["threats"]) == 4 and quadrants["opportunities"] == []
+
+
+def thirteen_months():
+    """Transactions from 2025-05-31 to 2026-06-30: the previous window (2024-07-01 to
+    2025-06-30) holds 31 days of data, 8 % of it; the current window is covered whole."""
+    customers = pd.DataFrame({"customer_id": list("ABC")})
+    transactions = pd.DataFrame({
+        "customer_id": ["A", "B", "A", "C", "B"],
+        "date": pd.to_datetime(["2025-05-31", "2025-06-15", "2025-09-01", "2026-02-01",
+                                "2026-06-30"]),
+        "amount": [10.0, 20.0, 30.0, 40.0, 50.0]})
+    return customers, transactions
+
+
+def test_window_coverage_by_hand():
+    end, start = pd.Timestamp("2026-06-30"), pd.Timestamp("2025-06-30")
+    assert context.window_coverage(pd.Timestamp("2025-07-01"), start, end) == 1.0
+    assert context.window_coverage(pd.Timestamp("2020-01-01"), start, end) == 1.0
+    assert context.window_coverage(pd.Timestamp("2026-06-22"), start, end) == pytest.approx(
+        9 / 365)
+    assert context.window_coverage(pd.Timestamp("2026-07-15"), start, end) == 0.0
+
+
+def test_thirteen_months_of_data_give_no_growth_rate():
+    customers, transactions = thirteen_months()
+    ind = context.indicators(customers, transactions, AS_OF, window_months=12)
+    assert ind.data_start == dt.date(2025, 5, 31)
+    assert ind.coverage["window"] == 1.0
+    # 2025-05-31 .. 2025-06-30: 31 days of the 365 of the previous window
+    assert ind.coverage["previous_window"] == pytest.approx(31 / 365)
+    for key in ("revenue_growth", "new_customer_rate", "new_customers", "lapse_rate",
+                "revenue_previous_window"):
+        assert getattr(ind, key) is None, key
+        assert ind.not_covered[key] == "previous_window"
+    # what the current window alone can tell is still computed
+    assert ind.revenue_window == 120 and ind.active_customers == 3
+    assert ind.orders_per_active_customer == 1.0
+    assert ind.repeat_rate == pytest.approx(2 / 3)
+    data = ind.as_dict()
+    assert data["revenue_growth"] is None and data["new_customer_rate"] is None
+    assert data["data_start"] == "2025-05-31"
+    import json
+    assert '"revenue_growth": null' in json.dumps(data)
+
+
+def test_a_window_covered_at_ninety_percent_is_computed():
+    customers, transactions = thirteen_months()
+    # data from 2024-08-06: the previous window's last 329 of 365 days, just over 90 %
+    early = pd.DataFrame({"customer_id": ["C"], "date": pd.to_datetime(["2024-08-06"]),
+                          "amount": [5.0]})
+    ind = context.indicators(customers, pd.concat([early, transactions]), AS_OF)
+    assert ind.coverage["previous_window"] == pytest.approx(329 / 365)
+    assert ind.not_covered == {}
+    assert ind.revenue_growth == pytest.approx((120 - 35) / 35)
+    # one day later it is not
+    late = early.assign(date=pd.to_datetime(["2024-08-07"]))
+    ind = context.indicators(customers, pd.concat([late, transactions]), AS_OF)
+    assert ind.coverage["previous_window"] == pytest.approx(328 / 365)
+    assert ind.revenue_growth is None
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_uncovered_indicators_are_explained_and_left_out_of_the_evidence(lang):
+    customers, transactions = thirteen_months()
+    fmt = Formatter(lang, "EUR")
+    ind = context.indicators(customers, transactions, AS_OF)
+    rows = context.indicator_rows(ind, fmt, 180).set_index("key")
+    assert pd.isna(rows.loc["revenue_growth", "value"])
+    assert ("8%" if lang == "en" else "8\xa0%") in rows.loc["revenue_growth", "display"]
+    assert rows.loc["revenue_window", "display"] == fmt.money(120)
+    note = context.coverage_note(ind, lang, fmt)
+    assert "2025-05-31" in note and ("90%" if lang == "en" else "90\xa0%") in note
+    rec = context.recommend_objective(config(), ind, lang, fmt)
+    assert not {"lapse", "new", "growth"} & set(rec.evidence["key"])
+    assert context.swot(config(), ind, lang, fmt)
+    covered = context.indicators(*base_tables(), AS_OF)
+    assert context.coverage_note(covered, lang, fmt) is None
+
+
+def test_a_workspace_of_thirteen_months_records_null_growth(make_workspace):
+    """The run's path: a workspace loaded as `crmkit run` loads it, the indicators of the
+    steps, made JSON as workbook 01 records them into results.json."""
+    import json
+
+    from crmkit.delivery.steps import Steps
+    from crmkit.delivery.workbook import to_jsonable
+    from crmkit.inputs.workspace import load_workspace
+
+    months = pd.date_range("2025-05-31", "2026-06-30", freq="MS")  # 13 month-starts
+    lines = ["customer_id,date,amount"] + [
+        f"C{1 + i % 3},{day.date().isoformat()},{10 + i}.00" for i, day in enumerate(months)]
+    lines.append("C2,2026-06-30,5.00")
+    lines.insert(1, "C3,2025-05-31,7.00")
+    root = make_workspace(files={"transactions.csv": "\n".join(lines) + "\n"})
+    ws = load_workspace(root)
+    recorded = json.loads(json.dumps(to_jsonable(Steps(ws, "en").indicators.as_dict())))
+    assert recorded["data_start"] == "2025-05-31"
+    assert recorded["revenue_growth"] is None
+    assert recorded["new_customer_rate"] is None and recorded["lapse_rate"] is None
+    assert set(recorded["not_covered"]) >= {"revenue_growth", "new_customer_rate",
+                                            "new_customers", "lapse_rate"}
+    assert recorded["revenue_window"] is not None

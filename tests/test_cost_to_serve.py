@@ -35,6 +35,46 @@ def test_hand_computed_cost_to_serve(cost):
     assert cost.total == pytest.approx(182.5)
 
 
+def test_variable_and_fixed_costs_apart(cost):
+    segments = cost.segments.set_index("segment")
+    assert segments["variable_cost"].to_dict() == pytest.approx({"gold": 50.5, "basic": 22.0})
+    assert segments["fixed_cost"].to_dict() == pytest.approx({"gold": 100.0, "basic": 10.0})
+    # basic's automated e-mails are declared, never logged: 12 of its 22 are imputed
+    assert segments["imputed_share"].to_dict() == pytest.approx({"gold": 0.0, "basic": 12 / 22})
+    assert segments["variable_cost_per_customer"].to_dict() == pytest.approx(
+        {"gold": 25.25, "basic": 11.0})
+    assert set(cost.lines["evidence"]) == {"logged", "imputed"}
+    assert (cost.lines.loc[cost.lines["source"] == "assumed", "evidence"] == "imputed").all()
+    figures = cost.as_dict()
+    assert figures["variable_cost"] == pytest.approx(72.5)
+    assert figures["fixed_cost"] == pytest.approx(110)  # self-service 100 + automated 10
+    assert figures["total_cost_to_serve"] == pytest.approx(182.5)
+    # four customers served by some type: 110 / 4, a display figure
+    assert figures["fixed_cost_per_active_customer"] == pytest.approx(27.5)
+    assert figures["imputed_cost"] == figures["assumed_cost"] == pytest.approx(12)
+    assert figures["imputed_share"] == pytest.approx(12 / 72.5)
+    assert {"variable_cost", "fixed_cost", "imputed_share"} <= set(figures["segments"].columns)
+
+
+def test_fixed_cost_is_shared_per_served_customer_not_by_minutes():
+    # personal assistance with a 30 fixed: A (30 min) and C (10 min) are its served customers
+    config = {**CONFIG, "cost_drivers": {**CONFIG["cost_drivers"], "personal_assistance": {
+        "cost_per_minute": 1.0, "fixed_yearly_cost": 30,
+        "channel_cost_per_minute": {"store": 2.0}}}}
+    cost = cost_to_serve.compute(customers_table(), interactions_log(), config, window_years=1)
+    table = cost.customers.set_index("customer_id")
+    # 15 each (by minutes it would have been 22.5 and 7.5); A's 15 split over its two lines
+    assert table["fixed_cost"].to_dict() == pytest.approx({"A": 15, "B": 100, "C": 20, "D": 5})
+    a = cost.lines[cost.lines["customer_id"] == "A"].set_index("channel")["fixed_cost"]
+    assert a.to_dict() == pytest.approx({"phone": 5, "store": 10})
+    types = cost.types.set_index("relationship_type")
+    assert types.loc["personal_assistance", "fixed_cost_per_customer"] == pytest.approx(15)
+    assert types.loc["personal_assistance", "customers"] == 2
+    # the variable cost does not move with the fixed cost
+    assert cost.segments.set_index("segment")["variable_cost"].to_dict() == pytest.approx(
+        {"gold": 50.5, "basic": 22.0})
+
+
 def test_profit_and_whale_curve(cost):
     profit = cost_to_serve.customer_profit(customers_table(), cost, window_months=12)
     assert profit.set_index("customer_id")["profit"].to_dict() == pytest.approx(

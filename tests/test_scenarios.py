@@ -96,23 +96,48 @@ def test_a_move_equals_recomputing_every_customer():
     log = interactions_log()
     moved = log["customer_id"] == "A"
     log.loc[moved, ["relationship_type", "channel", "minutes"]] = ["self_service", "web", 4.0]
-    expected = segment_costs(config, log)
-    assert dict(zip(model.segments, result.scenario["cost"], strict=True)) == pytest.approx(
-        expected)
-    # personal assistance's fixed 30 now falls on basic alone; the total fixed cost is unchanged
-    assert result.scenario["fixed_cost"].sum() == pytest.approx(
-        result.base["fixed_cost"].sum())
-    assert result.change("fixed_cost")[model.segment_index("basic")] == pytest.approx(30 - 7.5)
+    recomputed = cost_to_serve.compute(customers_table(), log, config, window_years=1.0)
+    variable = recomputed.segments.set_index("segment")["variable_cost"].to_dict()
+    assert dict(zip(model.segments, result.scenario["variable_cost"], strict=True)) == (
+        pytest.approx(variable))
+    # personal assistance's platform (30 a year) is not retired by gold's move: each segment
+    # keeps its display share (A and C served today: 15 each), the total fixed cost unchanged
+    assert (result.change("fixed_cost") == 0).all()
+    assert dict(zip(model.segments, result.scenario["fixed_cost"], strict=True)) == (
+        pytest.approx({"gold": 15 + 100, "basic": 15 + 10}))
+    assert result.change("cost")[model.segment_index("gold")] == pytest.approx(
+        result.total("cost", "change"))
 
 
-def test_emptying_a_type_saves_its_fixed_cost(model):
+def test_emptying_a_type_does_not_retire_its_platform(model):
+    move = Move(segment="basic", from_type="automated_services", to_type="self_service")
+    result = model.evaluate([move])
+    # automated: 24 min × 0.5 gone; 24 contacts × 4 min × 0.1 added; its fixed 10 stays
+    assert result.total("cost", "change") == pytest.approx(-12 + 9.6)
+    assert (result.change("fixed_cost") == 0).all()
+    basic = model.segment_index("basic")
+    assert result.change("net_value")[basic] == pytest.approx(2.4 * lifetime(0.5))
+    # retiring the platform is a change of its own, and only then is its cost saved
+    retired = model.evaluate([move, CostRate(type="automated_services", fixed_yearly_cost=0)])
+    assert retired.total("cost", "change") == pytest.approx(-12 + 9.6 - 10)
+    assert retired.change("net_value")[basic] == pytest.approx(12.4 * lifetime(0.5))
+
+
+def test_opening_a_type_incurs_its_platform(model):
+    from crmkit.relationships.inventory import drivers
+
+    drv = drivers(CONFIG)
     result = model.evaluate([Move(segment="basic", from_type="automated_services",
-                                  to_type="self_service")])
-    # automated: 24 min × 0.5 + 10 fixed gone; 24 contacts × 4 min × 0.1 added
-    assert result.total("cost", "change") == pytest.approx(-12 - 10 + 9.6)
-    gold, basic = (model.segment_index(s) for s in ("gold", "basic"))
-    assert result.scenario["fixed_cost"][gold] == pytest.approx(100 * 5 / 101)
-    assert result.scenario["fixed_cost"][basic] == pytest.approx(100 * 96 / 101)
+                                  to_type="communities")])
+    basic, gold = (model.segment_index(s) for s in ("basic", "gold"))
+    added = 24 * drv.loc["communities", "minutes_per_interaction"] * drv.loc[
+        "communities", "cost_per_minute"]
+    fixed = drv.loc["communities", "fixed_yearly_cost"]
+    assert fixed > 0
+    assert result.change("cost")[basic] == pytest.approx(-12 + added + fixed)
+    assert result.change("cost")[gold] == 0
+    assert result.change("net_value")[basic] == pytest.approx(
+        -(-12 + added + fixed) * lifetime(0.5))
 
 
 def test_a_partial_move_with_its_own_minutes(model):
@@ -140,7 +165,7 @@ def test_retention_moves_value_not_this_years_profit(model):
     assert result.change("value")[basic] == 0.0
     assert (result.change("profit") == 0).all()
     assert result.scenario["net_value"][gold] == pytest.approx(
-        result.scenario["value"][gold] - 150.5 * lifetime(0.85))
+        result.scenario["value"][gold] - 50.5 * lifetime(0.85))  # variable cost only
     # the move's retention change counts in proportion to its share
     moved = model.evaluate([Move(segment="gold", from_type="personal_assistance",
                                  to_type="self_service", share=0.5, retention_change=-0.1)])

@@ -83,6 +83,10 @@ def test_cost_to_serve_recomputed_by_hand_from_the_log(retail):
     cost = results(retail)["relationships"]["cost"]
     assert cost["assumed"] == []  # every type the retail client declares shows in its log
     assert cost["total_cost_to_serve"] == pytest.approx(variable + fixed)
+    # the platforms' fixed cost is reported apart from the variable (avoidable) cost
+    assert cost["variable_cost"] == pytest.approx(variable)
+    assert cost["fixed_cost"] == pytest.approx(fixed)
+    assert cost["imputed_share"] == 0
     per_customer = table(retail, "cost_to_serve")
     assert per_customer["cost_to_serve"].sum() == pytest.approx(variable + fixed)
     assert cost["client_drivers"] == ["personal_assistance", "dedicated_personal_assistance"]
@@ -108,6 +112,9 @@ def test_segment_totals_are_sums_over_customers(retail):
         assert row["clv"] == pytest.approx(by_segment["clv"].sum()[segment])
         assert row["profit"] == pytest.approx(row["margin"] - row["cost_to_serve"])
         assert row["cost_per_customer"] == pytest.approx(cost[segment] / row["customers"])
+        variable = per_customer.groupby("segment")["variable_cost"].sum()[segment]
+        assert row["variable_cost"] == pytest.approx(variable)
+        assert row["contribution"] == pytest.approx(row["margin"] - variable)
     totals = results(retail)["cost_benefit"]["totals"]
     assert totals["cost_to_serve"] == pytest.approx(per_customer["cost_to_serve"].sum())
     assert totals["profit"] == pytest.approx(per_customer["profit"].sum())
@@ -131,11 +138,45 @@ def test_every_segment_gets_a_verdict_with_its_reason(retail):
         assert record["reason"]
         if row.verdict == "move_cheaper":
             assert record["cheaper_type"] in TYPES and record["cheaper_type"] != row.main_type
+            assert record["impact"] > 0  # the move saves variable cost
+        if row.verdict == "stop":
+            assert record["imputed_share"] < 1  # a stop rests on logged contacts
     assert sum(recorded["counts"].values()) == len(frame)
     names = dict(zip(frame["segment"], frame["segment_name"], strict=True))
     for verdict in VERDICTS:
         assert recorded["names"][verdict] == [names[s] for s in
                                               frame.loc[frame["verdict"] == verdict, "segment"]]
+
+
+def test_verdicts_serve_the_objective(retail):
+    """Under "retain", a segment of high past value that is lapsing is won back, never moved
+    down or dropped; the figures of the rule are recomputed from the per-customer table."""
+    found = results(retail)
+    recorded = found["cost_benefit"]
+    limits = recorded["thresholds"]
+    customers = table(retail, "customers")
+    lapse = load_workspace(paths.DEMO_CLIENTS / "retail").config.assumptions.lapse_days
+    yearly = customers["margin"] * 365.25 / customers["tenure_days"].clip(lower=365.25)
+    index = yearly.groupby(customers["segment"]).mean() / yearly.mean()
+    lapsed = (customers["recency_days"] > lapse).groupby(customers["segment"]).mean()
+    for record in recorded["segments"]:
+        assert record["past_value_index"] == pytest.approx(index[record["segment"]])
+        assert record["lapsed_share"] == pytest.approx(lapsed[record["segment"]])
+        if recorded["objective"] != "retain":
+            continue
+        high = record["past_value_index"] >= limits["win_back_min_past_value"]
+        lapsing = record["lapsed_share"] >= limits["win_back_min_lapsed_share"]
+        if high and lapsing:
+            assert record["verdict"] not in ("stop", "move_cheaper"), record["segment"]
+
+
+def test_verdicts_use_the_chosen_objective(retail, bank):
+    for folder in (retail, bank):
+        found = results(folder)
+        assert found["cost_benefit"]["objective"] == found["context"]["objective"]["chosen"]
+    # the bank's objective is retain: its "can't lose" customers are won back, not dropped
+    verdicts = {r["segment"]: r["verdict"] for r in results(bank)["cost_benefit"]["segments"]}
+    assert verdicts["cant_lose"] == "win_back"
 
 
 def test_scenarios_against_a_zero_change_baseline(retail):
@@ -222,5 +263,10 @@ def test_spanish_client_reads_both_chapters_in_spanish(bank):
     assert "Coste de servicio" in three and "Veredicto" in four and "Hoy (sin cambios)" in four
     assert "Hibernando a banca digital" in four   # the consultant's scenario, client text
     found = results(bank)
-    assert found["cost_benefit"]["counts"]["stop"] >= 1
-    assert found["relationships"]["cost"]["assumed"]  # declared, never logged: assumed
+    assert set(found["cost_benefit"]["counts"]) == set(VERDICTS)
+    # declared but never logged pairs are exactly the imputed part of the variable cost
+    cost = found["relationships"]["cost"]
+    assert bool(cost["assumed"]) == (cost["imputed_cost"] > 0)
+    by_segment = {r["segment"]: r for r in found["cost_benefit"]["segments"]}
+    for segment, _ in cost["assumed"]:
+        assert by_segment[segment]["imputed_share"] > 0

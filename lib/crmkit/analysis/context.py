@@ -10,12 +10,19 @@ table of evidence a client can read, and a SWOT synthesis.
 
 The rules are deliberately simple and visible: a consultant must be able to defend every point
 in front of the client, which a fitted model would not allow.
+
+**A figure the data cannot support is not shown as a number.** The indicators compare the last
+``window_months`` with the same length just before. When the transactions start inside one of
+those windows (a twelve-month export leaves the previous window a few days), a comparison over
+it would read "revenue +2,590 %" or "91 % new customers": every indicator that needs a window the
+data cover for less than :data:`MIN_COVERAGE` of its length is ``None`` (``null`` in
+results.json), the table says why, and the objective's evidence leaves it out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,37 +38,79 @@ IMPACT_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 # A threat three years out matters, but less than one arriving this year.
 TIME_FRAME_WEIGHT = {"short": 1.0, "medium": 0.75, "long": 0.5}
 
+#: Share of a window the transactions must cover for an indicator over it to be computed.
+MIN_COVERAGE = 0.9
+#: The windows each window-based indicator needs: ``window`` (the last ``window_months``) and
+#: ``previous_window`` (the same length before it). "New" needs the previous window too: a first
+#: purchase in the window is only a new customer's if the data could have seen an earlier one.
+WINDOWS_NEEDED = {
+    "active_customers": ("window",),
+    "new_customers": ("window", "previous_window"),
+    "new_customer_rate": ("window", "previous_window"),
+    "lapse_rate": ("window", "previous_window"),
+    "revenue_window": ("window",),
+    "revenue_previous_window": ("previous_window",),
+    "revenue_growth": ("window", "previous_window"),
+    "average_order_value": ("window",),
+    "orders_per_active_customer": ("window",),
+}
+
 
 @dataclass
 class Indicators:
     """What the transaction data says about the customer base, over the indicator window.
 
     Rates are shares between 0 and 1. ``window`` is the last ``window_months`` before ``as_of``;
-    the previous window is the same length just before it.
+    the previous window is the same length just before it. An indicator over a window the data
+    cover for less than :data:`MIN_COVERAGE` is None; ``coverage`` gives each window's covered
+    share (``window``, ``previous_window``), ``not_covered`` the indicators left out with the
+    window that is short, and ``data_start`` the first transaction date.
     """
 
     as_of: dt.date
     window_months: int
     customers: int
     buyers: int
-    active_customers: int
-    new_customers: int
-    new_customer_rate: float
+    active_customers: int | None
+    new_customers: int | None
+    new_customer_rate: float | None
     repeat_rate: float
-    lapse_rate: float
+    lapse_rate: float | None
     lapsed_share: float
     top20_revenue_share: float
-    revenue_window: float
-    revenue_previous_window: float
-    revenue_growth: float
-    average_order_value: float
-    orders_per_active_customer: float
+    revenue_window: float | None
+    revenue_previous_window: float | None
+    revenue_growth: float | None
+    average_order_value: float | None
+    orders_per_active_customer: float | None
     satisfaction_top_two_box: float | None
+    data_start: dt.date | None = None
+    coverage: dict[str, float] = field(default_factory=lambda: {"window": 1.0,
+                                                                "previous_window": 1.0})
+    not_covered: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["as_of"] = self.as_of.isoformat()
+        data["data_start"] = self.data_start.isoformat() if self.data_start else None
         return data
+
+
+def known(value) -> bool:
+    """True when an indicator has a value: not None (window not covered) and not NaN."""
+    return value is not None and value == value
+
+
+def window_coverage(data_start: pd.Timestamp | None, start: pd.Timestamp,
+                    end: pd.Timestamp) -> float:
+    """Share of the window ``(start, end]`` (in days) that transactions from ``data_start`` on
+    cover: 1 when the data start on or before the window's first day, 0 after its end."""
+    length = (end - start).days
+    if data_start is None or pd.isna(data_start) or length <= 0:
+        return 0.0
+    first_day = start + pd.Timedelta(days=1)
+    covered = (end - max(first_day, pd.Timestamp(data_start).normalize())).days + 1
+    return float(min(max(covered / length, 0.0), 1.0))
 
 
 def _window_start(as_of: dt.date, months: int) -> pd.Timestamp:
@@ -107,7 +156,9 @@ def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.da
     - repeat rate: buyers with purchases on two or more distinct days, over all buyers;
     - lapse rate: customers active in the previous window who did not buy in this one, over the
       customers active in the previous window (year-on-year attrition);
-    - revenue concentration: share of net revenue from the top 20 % of buyers.
+    - revenue concentration: share of net revenue from the top 20 % of buyers;
+    - an indicator of :data:`WINDOWS_NEEDED` whose window the data (from the first transaction
+      on) cover for less than :data:`MIN_COVERAGE` is None, named in ``not_covered``.
     """
     end = pd.Timestamp(as_of)
     tx = transactions[transactions["date"] <= end]
@@ -138,25 +189,40 @@ def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.da
     def share(numerator: float, denominator: float) -> float:
         return float(numerator / denominator) if denominator else float("nan")
 
-    return Indicators(
-        as_of=as_of,
-        window_months=window_months,
-        customers=int(len(customers)),
-        buyers=int(buyers),
+    data_start = tx["date"].min() if len(tx) else None
+    coverage = {"window": window_coverage(data_start, start, end),
+                "previous_window": window_coverage(data_start, previous_start, start)}
+    values = dict(
         active_customers=int(len(active_ids)),
         new_customers=new,
         new_customer_rate=share(new, len(active_ids)),
-        repeat_rate=share((per_customer["occasions"] >= 2).sum(), buyers),
         lapse_rate=share(len(previous_ids.difference(active_ids)), len(previous_ids)),
-        lapsed_share=share((per_customer["last"] < end - pd.Timedelta(days=lapse_days)).sum(),
-                           buyers),
-        top20_revenue_share=share(revenue_sorted[:top_n].sum(), total_revenue),
         revenue_window=revenue_window,
         revenue_previous_window=revenue_previous,
         revenue_growth=share(revenue_window - revenue_previous, revenue_previous),
         average_order_value=share(in_window["amount"].sum(), len(in_window)),
         orders_per_active_customer=share(len(in_window), len(active_ids)),
+    )
+    not_covered = {}
+    for key, windows in WINDOWS_NEEDED.items():
+        short = [w for w in windows if coverage[w] < MIN_COVERAGE]
+        if short:
+            # the shorter window is the one that explains it
+            not_covered[key] = min(short, key=lambda w: coverage[w])
+            values[key] = None
+    return Indicators(
+        as_of=as_of,
+        window_months=window_months,
+        customers=int(len(customers)),
+        buyers=int(buyers),
+        repeat_rate=share((per_customer["occasions"] >= 2).sum(), buyers),
+        lapsed_share=share((per_customer["last"] < end - pd.Timedelta(days=lapse_days)).sum(),
+                           buyers),
+        top20_revenue_share=share(revenue_sorted[:top_n].sum(), total_revenue),
         satisfaction_top_two_box=top_two_box,
+        data_start=None if data_start is None else pd.Timestamp(data_start).date(),
+        coverage=coverage, not_covered=not_covered,
+        **values,
     )
 
 
@@ -171,17 +237,39 @@ INDICATOR_KINDS = {
 
 
 def indicator_rows(ind: Indicators, fmt, lapse_days: int) -> pd.DataFrame:
-    """The indicators as rows of (key, name, formatted value) for a table."""
+    """The indicators as rows of (key, name, value, formatted value) for a table.
+
+    An indicator left out for want of data over its window keeps its row, with ``value`` None
+    and a ``display`` that says why (the share of the window the data cover).
+    """
     rows = []
     for key, kind in INDICATOR_KINDS.items():
         value = getattr(ind, key)
+        name = t(f"ind_{key}", fmt.lang, days=lapse_days)
+        if key in ind.not_covered:
+            window = ind.not_covered[key]
+            rows.append({"key": key, "name": name, "value": None,
+                         "display": t(f"ind_not_covered_{window}", fmt.lang,
+                                      coverage=fmt.pct(ind.coverage[window]))})
+            continue
         if value is None:
             continue
         display = {"integer": lambda v: fmt.number(v), "pct": lambda v: fmt.pct(v, 1),
                    "money": lambda v: fmt.money(v), "number": lambda v: fmt.number(v, 1)}[kind]
-        rows.append({"key": key, "name": t(f"ind_{key}", fmt.lang, days=lapse_days),
-                     "value": value, "display": display(value)})
+        rows.append({"key": key, "name": name, "value": value, "display": display(value)})
     return pd.DataFrame(rows)
+
+
+def coverage_note(ind: Indicators, lang: str, fmt) -> str | None:
+    """One sentence naming the indicators left out and why; None when every one is computed."""
+    if not ind.not_covered:
+        return None
+    window = min(ind.not_covered.values(), key=lambda w: ind.coverage[w])
+    names = ", ".join(t(f"ind_{k}", lang, days="").lower() for k in ind.not_covered)
+    return t("ind_coverage_note", lang, names=names, coverage=fmt.pct(ind.coverage[window]),
+             window=t(f"ind_window_{window}", lang),
+             start=ind.data_start.isoformat() if ind.data_start else "–",
+             limit=fmt.pct(MIN_COVERAGE))
 
 
 def monthly_activity(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -280,7 +368,7 @@ def _evidence(config: ClientConfig, ind: Indicators, lang: str, fmt) -> list[Evi
             ev.append(Evidence("technology", t("ev_technology_opportunity", lang), attract=1,
                                grow=1))
 
-    if ind.lapse_rate == ind.lapse_rate:  # not NaN: there was a previous window
+    if known(ind.lapse_rate):  # a previous window the data cover, with customers in it
         if ind.lapse_rate > 0.35:
             ev.append(Evidence("lapse", t("ev_lapse_high", lang, rate=fmt.pct(ind.lapse_rate)),
                                retain=2))
@@ -298,7 +386,9 @@ def _evidence(config: ClientConfig, ind: Indicators, lang: str, fmt) -> list[Evi
         ev.append(Evidence("repeat", t("ev_repeat_low", lang, rate=fmt.pct(ind.repeat_rate)),
                            retain=1))
 
-    if ind.new_customer_rate < 0.15:
+    if not known(ind.new_customer_rate):
+        pass  # not computed: its windows are not covered, so it is no evidence either way
+    elif ind.new_customer_rate < 0.15:
         ev.append(Evidence("new", t("ev_new_low", lang, rate=fmt.pct(ind.new_customer_rate)),
                            attract=2))
     elif ind.new_customer_rate > 0.40:
@@ -309,7 +399,7 @@ def _evidence(config: ClientConfig, ind: Indicators, lang: str, fmt) -> list[Evi
         ev.append(Evidence("concentration", t("ev_concentration_high", lang,
                                               share=fmt.pct(ind.top20_revenue_share)), retain=1))
 
-    if ind.revenue_growth == ind.revenue_growth:
+    if known(ind.revenue_growth):
         if ind.revenue_growth < -0.05:
             ev.append(Evidence("growth", t("ev_revenue_falling", lang,
                                            rate=fmt.pct(-ind.revenue_growth)), retain=1))
@@ -388,9 +478,9 @@ def swot(config: ClientConfig, ind: Indicators, lang: str, fmt) -> dict[str, lis
         out["strengths"].append(t("swot_repeat_high", lang, rate=fmt.pct(ind.repeat_rate)))
     elif ind.repeat_rate < 0.25:
         out["weaknesses"].append(t("swot_repeat_low", lang, rate=fmt.pct(ind.repeat_rate)))
-    if ind.lapse_rate == ind.lapse_rate and ind.lapse_rate > 0.35:
+    if known(ind.lapse_rate) and ind.lapse_rate > 0.35:
         out["weaknesses"].append(t("swot_lapse_high", lang, rate=fmt.pct(ind.lapse_rate)))
-    elif ind.lapse_rate == ind.lapse_rate and ind.lapse_rate <= 0.20:
+    elif known(ind.lapse_rate) and ind.lapse_rate <= 0.20:
         out["strengths"].append(t("swot_lapse_low", lang, rate=fmt.pct(ind.lapse_rate)))
     if ind.top20_revenue_share > 0.70:
         out["weaknesses"].append(t("swot_concentration", lang,

@@ -106,7 +106,9 @@ class Steps:
     @cached_property
     def economics(self) -> pd.DataFrame:
 
-        return cost_benefit.per_segment(self.customers, self.cost, self.config)
+        # The verdicts serve the objective of workbook 01 (client.yaml's, else the recommended).
+        return cost_benefit.per_segment(self.customers, self.cost, self.config,
+                                        objective=self.objective.chosen)
 
     @cached_property
     def model(self) -> Any:

@@ -2,9 +2,11 @@
 
 Time-driven activity-based costing (Kaplan & Anderson, "Time-Driven Activity-Based Costing",
 Harvard Business Review, November 2004) needs two estimates per resource: what a minute of it
-costs, and how many minutes each activity takes. A customer's cost to serve is then the minutes
-their interactions took times the cost per minute of the team or channel that served them, plus a
-share of the fixed costs the relationship carries. The interaction log (``interactions.csv``)
+costs, and how many minutes each activity takes. A customer's *variable* (avoidable) cost to serve
+is then the minutes their interactions took times the cost per minute of the team or channel that
+served them. The fixed costs of the platforms behind each type (a contact centre's systems, an
+app) are a separate, platform-level figure: moving one segment off a type does not retire the
+platform, so they are never shared out by minutes. The interaction log (``interactions.csv``)
 gives the minutes; the catalogue (``data/relationship_types.yaml``) and ``client.yaml`` give the
 rates, every one an assumption the report shows.
 
@@ -21,8 +23,13 @@ The rules, stated once (the docstring of :func:`compute` repeats them where they
 - **Customers with no interaction** in a segment whose types are logged cost nothing variable:
   the log is the measure.
 - **Fixed yearly costs** of a type are incurred while at least one customer is served by it
-  (logged or assumed minutes > 0) and allocated to customers by their share of the type's
-  minutes. A type nobody uses costs nothing.
+  (logged or assumed minutes > 0); a type nobody uses costs nothing. They are reported at the
+  platform level and, *for display only*, spread evenly over the type's active (served)
+  customers, so that a segment's ``fixed_cost`` reads "its customers' share of the platforms they
+  use". No verdict and no scenario saving rests on that share: the verdicts use the variable cost.
+- **Evidence**: every cost line says whether it is ``logged`` (minutes from interactions.csv) or
+  ``imputed`` (minutes assumed from the catalogue's drivers, data/relationship_types.yaml, or
+  client.yaml's); a segment's ``imputed_share`` is the part of its variable cost that is imputed.
 
 Written here rather than taken from a costing package because none models relationship types,
 and the arithmetic is a few grouped sums a consultant must be able to redo by hand.
@@ -60,6 +67,8 @@ __all__ = ["CostToServe", "Whale", "compute", "customer_profit", "per_customer",
            "save_table", "whale_curve"]
 
 _AMOUNTS = ["interactions_year", "minutes_year", "variable_cost", "fixed_cost", "cost"]
+#: How each source of a cost line counts as evidence: minutes seen in the log, or imputed.
+EVIDENCE = {"logged": "logged", "assumed": "imputed"}
 
 
 @dataclass
@@ -70,23 +79,29 @@ class CostToServe:
     ----------
     customers : DataFrame
         One row per customer of the table, in its order: ``customer_id, segment,
-        interactions_year, minutes_year, variable_cost, fixed_cost, cost_to_serve``.
+        interactions_year, minutes_year, variable_cost, fixed_cost, cost_to_serve``
+        (``fixed_cost``: the customer's display share of the platforms it uses, the fixed cost
+        of each type divided by the type's served customers).
     lines : DataFrame
         The costed activity per customer, type and channel: ``customer_id, segment,
         relationship_type, channel, source`` (``"logged"`` or ``"assumed"``; assumed lines carry
-        the channel ``"(assumed)"``), ``interactions_year, minutes_year, variable_cost,
-        fixed_cost, cost``.
+        the channel ``"(assumed)"``), ``evidence`` (``"logged"`` or ``"imputed"``),
+        ``interactions_year, minutes_year, variable_cost, fixed_cost, cost``.
     activity : DataFrame
         ``lines`` summed per segment, type, channel and source, with ``customers`` served.
     segment_types : DataFrame
-        Per segment and type: ``segment, relationship_type, source, customers`` (served),
-        the amounts, ``share_of_minutes`` and ``share_of_cost`` within the segment.
+        Per segment and type: ``segment, relationship_type, source, evidence, customers``
+        (served), the amounts, ``share_of_minutes`` and ``share_of_cost`` within the segment.
     segments : DataFrame
         Per segment (table order): ``segment, segment_name, customers, served_customers``, the
-        amounts (``cost_to_serve`` = variable + fixed) and ``cost_per_customer``.
+        amounts (``variable_cost``: avoidable; ``fixed_cost``: display share of the platforms;
+        ``cost_to_serve`` = variable + fixed), ``cost_per_customer``,
+        ``variable_cost_per_customer``, ``imputed_cost`` (variable cost of imputed lines) and
+        ``imputed_share`` (``imputed_cost / variable_cost``; 0 without variable cost).
     types : DataFrame
         Per type (catalogue order): ``relationship_type, in_use, customers`` (served), the
-        amounts; ``fixed_cost`` is the yearly fixed cost incurred (0 when not in use).
+        amounts; ``fixed_cost`` is the yearly fixed cost incurred (0 when not in use) and
+        ``fixed_cost_per_customer`` that cost per served customer.
     drivers : DataFrame
         :func:`crmkit.relationships.inventory.drivers` as applied.
     channel_rates : dict
@@ -113,20 +128,41 @@ class CostToServe:
 
     @property
     def total(self) -> float:
-        """Total yearly cost to serve."""
-        return float(self.customers["cost_to_serve"].sum())
+        """Total yearly cost to serve: variable cost plus the platforms' fixed cost."""
+        return self.variable_total + self.platform_fixed_cost
+
+    @property
+    def variable_total(self) -> float:
+        """Total yearly variable (avoidable) cost to serve."""
+        return float(self.lines["variable_cost"].sum())
+
+    @property
+    def platform_fixed_cost(self) -> float:
+        """Yearly fixed cost of the platforms in use (every type with minutes)."""
+        return float(self.types["fixed_cost"].sum())
+
+    @property
+    def imputed_total(self) -> float:
+        """Yearly variable cost imputed from the drivers because the log does not show it."""
+        lines = self.lines
+        return float(lines.loc[lines["evidence"] == "imputed", "variable_cost"].sum())
 
     def as_dict(self) -> dict:
         """Key figures for ``results.json`` and the workbook's prose.
 
-        Besides the totals per segment and type: ``assumed_cost`` (the part of the total costed
-        at the catalogue's drivers because the log does not show it), ``client_drivers`` (the
-        types whose drivers client.yaml sets), ``catalogue_drivers`` (how many types keep the
-        catalogue's defaults) and ``costliest`` (the segment with the highest cost per customer,
-        None without customers).
+        Besides the totals per segment and type: ``variable_cost`` (avoidable, a year),
+        ``fixed_cost`` (the platforms', a year) and ``fixed_cost_per_active_customer`` (for
+        display: the platforms' cost over the customers served by any type; None without one);
+        ``assumed_cost`` (the variable cost imputed from the drivers because the log does not
+        show it, also as ``imputed_cost``) and ``assumed_share`` / ``imputed_share`` (its share
+        of the variable cost), ``client_drivers`` (the types whose drivers client.yaml sets),
+        ``catalogue_drivers`` (how many types keep the catalogue's defaults) and ``costliest``
+        (the segment with the highest cost per customer, None without customers). Each segment
+        record carries ``variable_cost``, ``fixed_cost`` and ``imputed_share``.
         """
-        lines = self.lines
-        assumed_cost = float(lines.loc[lines["source"] == "assumed", "cost"].sum())
+        assumed_cost = self.imputed_total
+        variable = self.variable_total
+        active = int((self.customers["minutes_year"] > 0).sum())
         overridden = self.drivers["overridden"].astype(str) != ""
         segs = self.segments[self.segments["customers"] > 0]
         costliest = None
@@ -136,17 +172,26 @@ class CostToServe:
                          "cost_per_customer": float(row["cost_per_customer"]),
                          "cost_to_serve": float(row["cost_to_serve"])}
         total = self.total
+        share = assumed_cost / variable if variable > 0 else None
         return {
             "total_cost_to_serve": total,
             "cost_per_customer": total / len(self.customers) if len(self.customers) else None,
+            "variable_cost": variable,
+            "fixed_cost": self.platform_fixed_cost,
+            "fixed_cost_per_active_customer": (self.platform_fixed_cost / active if active
+                                               else None),
             "window_years": self.window_years,
             "segments": self.segments[["segment", "segment_name", "customers",
-                                       "served_customers", "minutes_year", "cost_to_serve",
-                                       "cost_per_customer"]],
-            "types": self.types[["relationship_type", "in_use", "minutes_year", "cost"]],
+                                       "served_customers", "minutes_year", "variable_cost",
+                                       "fixed_cost", "cost_to_serve", "cost_per_customer",
+                                       "imputed_share"]],
+            "types": self.types[["relationship_type", "in_use", "minutes_year", "variable_cost",
+                                 "fixed_cost", "cost"]],
             "assumed": [list(pair) for pair in self.assumed],
             "assumed_cost": assumed_cost,
-            "assumed_share": assumed_cost / total if total > 0 else None,
+            "assumed_share": share,
+            "imputed_cost": assumed_cost,
+            "imputed_share": share,
             "client_drivers": [str(k) for k in self.drivers.index[overridden]],
             "catalogue_drivers": int((~overridden).sum()),
             "costliest": costliest,
@@ -169,8 +214,10 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
       the segment at the catalogue's drivers: ``interactions_per_year × minutes_per_interaction``
       minutes a year at ``cost_per_minute``;
     - a customer with no logged interaction and no assumed type costs nothing variable;
-    - each type's ``fixed_yearly_cost`` is incurred when the type has any minutes and is
-      allocated to customers by their share of its minutes.
+    - each type's ``fixed_yearly_cost`` is incurred when the type has any minutes; it is a
+      platform cost, shown per customer only as an even share over the type's served customers
+      (never by minutes, never in a verdict);
+    - every line is marked ``logged`` or ``imputed`` (``evidence``).
 
     Parameters
     ----------
@@ -243,16 +290,25 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     else:
         lines = pd.DataFrame({c: pd.Series(dtype="str" if i < 5 else "float64")
                               for i, c in enumerate(columns)})
+    lines.insert(5, "evidence", lines["source"].map(EVIDENCE).astype("str"))
 
-    # Fixed costs: incurred by the types in use, shared out by minutes.
+    # Fixed costs: incurred by the types in use; shown per customer as an even share over the
+    # type's served customers (a display figure: the platform costs the same whoever uses it).
     type_minutes = lines.groupby("relationship_type")["minutes_year"].sum().reindex(
         list(TYPES)).fillna(0.0)
     in_use = type_minutes > 0
     fixed = drv["fixed_yearly_cost"].where(in_use, 0.0)
-    per_minute = (fixed / type_minutes.where(in_use)).fillna(0.0)
-    lines["fixed_cost"] = (lines["relationship_type"].map(per_minute).to_numpy(float)
-                           * lines["minutes_year"].to_numpy(float))
+    used = lines[lines["minutes_year"] > 0]
+    served_by_type = used.groupby("relationship_type")["customer_id"].nunique().reindex(
+        list(TYPES)).fillna(0)
+    per_served = (fixed / served_by_type.where(served_by_type > 0)).fillna(0.0)
+    # a customer's share of a type is split over its lines of that type by their minutes
+    own = lines.groupby(["customer_id", "relationship_type"])["minutes_year"].transform("sum")
+    weight = (lines["minutes_year"] / own.where(own > 0)).fillna(0.0).to_numpy(float)
+    lines["fixed_cost"] = lines["relationship_type"].map(per_served).to_numpy(float) * weight
     lines["cost"] = lines["variable_cost"] + lines["fixed_cost"]
+    # "served" counts a customer with minutes of the type, as the fixed-cost shares do
+    counted = lines.assign(customer_id=lines["customer_id"].where(lines["minutes_year"] > 0))
 
     per_customer = lines.groupby("customer_id")[_AMOUNTS].sum()
     table = pd.DataFrame({"customer_id": ids.to_numpy(), "segment": segment_of.to_numpy()})
@@ -260,10 +316,12 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     table[_AMOUNTS] = table[_AMOUNTS].fillna(0.0)
     table = table.rename(columns={"cost": "cost_to_serve"})
 
-    activity = (lines.groupby(["segment", "relationship_type", "channel", "source"], sort=False)
+    activity = (counted.groupby(["segment", "relationship_type", "channel", "source"],
+                                sort=False)
                 .agg(customers=("customer_id", "nunique"),
                      **{c: (c, "sum") for c in _AMOUNTS}).reset_index())
-    segment_types = (lines.groupby(["segment", "relationship_type", "source"], sort=False)
+    segment_types = (counted.groupby(["segment", "relationship_type", "source", "evidence"],
+                                     sort=False)
                      .agg(customers=("customer_id", "nunique"),
                           **{c: (c, "sum") for c in _AMOUNTS}).reset_index())
     by_segment = segment_types.groupby("segment")
@@ -290,16 +348,24 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
                              "served_customers": served.reindex(order).fillna(0).astype(int)
                              .to_numpy()})
     segments = segments.join(sums.reindex(order).fillna(0.0), on="segment")
-    segments["cost_per_customer"] = (segments["cost_to_serve"]
-                                     / segments["customers"].where(segments["customers"] > 0))
+    customers_of = segments["customers"].where(segments["customers"] > 0)
+    segments["cost_per_customer"] = segments["cost_to_serve"] / customers_of
+    segments["variable_cost_per_customer"] = segments["variable_cost"] / customers_of
+    imputed = (lines[lines["evidence"] == "imputed"].groupby("segment")["variable_cost"].sum()
+               .reindex(order).fillna(0.0).to_numpy(float))
+    segments["imputed_cost"] = imputed
+    variable = segments["variable_cost"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        segments["imputed_share"] = np.where(variable > 0, imputed / variable, 0.0)
 
-    types = (lines.groupby("relationship_type")
+    types = (counted.groupby("relationship_type")
              .agg(customers=("customer_id", "nunique"), **{c: (c, "sum") for c in _AMOUNTS})
              .reindex(list(TYPES)))
     types[["customers"] + _AMOUNTS] = types[["customers"] + _AMOUNTS].fillna(0.0)
     # the fixed cost incurred, even in the (theoretical) case of a type with minutes but no line
     types["fixed_cost"] = fixed
     types["cost"] = types["variable_cost"] + types["fixed_cost"]
+    types["fixed_cost_per_customer"] = per_served
     types.insert(0, "in_use", in_use.to_numpy())
     types = types.reset_index()
 

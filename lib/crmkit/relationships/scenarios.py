@@ -22,10 +22,13 @@ The model, in the order it is applied:
    ``fixed_yearly_cost``.
 2. **Moves**: a :class:`Move` takes ``share`` of a segment's interactions of one type to another.
    The customers still need the same number of contacts; each now takes the destination type's
-   ``minutes_per_interaction`` at its cost per minute. Fixed costs follow
-   :mod:`crmkit.relationships.cost_to_serve`: a type's fixed yearly cost is incurred while any
-   segment uses it
-   and is shared by minutes, so emptying a type saves its fixed cost and opening one incurs it.
+   ``minutes_per_interaction`` at its cost per minute. Only that *variable* cost moves: a
+   platform's fixed yearly cost stays incurred while the plan keeps the platform, even when a
+   move empties it (retiring it is an explicit :class:`CostRate` with ``fixed_yearly_cost: 0``),
+   and a type opened by a move incurs its fixed cost. Per segment, the fixed cost is shown as
+   in :mod:`crmkit.relationships.cost_to_serve` — each platform's cost shared over today's
+   served customers, a display figure that a move does not shift — and a newly opened
+   platform's falls on the segments that use it, by minutes.
 3. **Retention**: a :class:`RetentionChange` (or a move's ``retention_change``, weighted by its
    share) shifts a segment's yearly retention ``r`` by points. Customer value follows the
    retention-based lifetime factor of :func:`crmkit.relationships.cost_benefit.lifetime_factor`,
@@ -36,9 +39,11 @@ The model, in the order it is applied:
    CLV, being margin-based, scales with it.
 5. **Discount rate**: a :class:`DiscountRate` change rescales CLV by ``L(r, d', H) / L(r, d, H)``.
 
-Reported per segment: ``cost`` (yearly cost to serve), ``value`` (customer value, the CLV),
-``profit`` (yearly margin − cost), and ``net_value`` (value − cost × lifetime factor: the customer
-value left once the relationship is paid for over the horizon), each as base, scenario and change.
+Reported per segment: ``cost`` (yearly cost to serve: variable plus the display share of the
+platforms), ``value`` (customer value, the CLV), ``profit`` (yearly margin − cost), and
+``net_value`` (value − avoidable cost × lifetime factor: the customer value left once the
+relationship is paid for over the horizon, where the avoidable cost is the variable cost plus
+any platform cost the scenario itself adds or retires), each as base, scenario and change.
 """
 
 from __future__ import annotations
@@ -135,8 +140,8 @@ class ScenarioResult:
     names : list of str
         The segments' display names.
     base, scenario : dict of str -> ndarray
-        Per segment: ``customers, cost, variable_cost, fixed_cost, margin, profit, value,
-        net_value, retention``.
+        Per segment: ``customers, cost, variable_cost, fixed_cost, avoidable_cost, margin,
+        profit, value, net_value, retention, lifetime_factor``.
     """
 
     name: str
@@ -198,6 +203,8 @@ class ScenarioModel:
     customers : ndarray (S,)
     minutes, interactions, variable_cost : ndarray (S, K)
         Yearly, per segment and type (K = the six types of the catalogue, in its order).
+    served : ndarray (S, K)
+        Customers served per segment and type today (the display share of the platforms).
     rate, fixed, minutes_per_interaction : ndarray (K,)
         The drivers in force.
     margin, revenue, clv, retention : ndarray (S,)
@@ -209,7 +216,8 @@ class ScenarioModel:
 
     def __init__(self, *, segments: Sequence[str], names: Sequence[str], customers, minutes,
                  interactions, variable_cost, rate, fixed, minutes_per_interaction, margin,
-                 revenue, clv, retention, discount_rate: float, horizon_years: float):
+                 revenue, clv, retention, discount_rate: float, horizon_years: float,
+                 served=None):
         self.segments = list(segments)
         self.names = list(names)
         self._index = {s: i for i, s in enumerate(self.segments)}
@@ -225,6 +233,14 @@ class ScenarioModel:
                            "minutes_per_interaction": minutes_per_interaction}.items():
             setattr(self, key, np.asarray(value, dtype=float).reshape(len(TYPES)))
         self.retention = np.clip(self.retention, 0.0, MAX_RETENTION)
+        if served is None:  # without counts, every customer of a segment using a type
+            served = np.where(self.minutes > 0, self.customers[:, None], 0.0)
+        self.served = np.asarray(served, dtype=float).reshape(self.minutes.shape)
+        # today's platforms and each segment's display share of them (by served customers)
+        self._in_use = self.minutes.sum(axis=0) > 0
+        users = self.served.sum(axis=0)
+        self._share = np.where(users > 0, self.served / np.where(users > 0, users, 1.0), 0.0)
+        self._base_fixed = (self._share * np.where(self._in_use, self.fixed, 0.0)).sum(axis=1)
         self.discount_rate = float(discount_rate)
         self.horizon_years = float(horizon_years)
         #: Segments of the client's map with no customer in this table: a change naming one
@@ -295,7 +311,7 @@ class ScenarioModel:
             raise ValueError(f"retention is missing for segment {missing}")
         st = cost.segment_types
         pivots = {}
-        for column in ("minutes_year", "interactions_year", "variable_cost"):
+        for column in ("minutes_year", "interactions_year", "variable_cost", "customers"):
             pivots[column] = (st.pivot_table(index="segment", columns="relationship_type",
                                              values=column, aggfunc="sum")
                               .reindex(index=order, columns=list(TYPES)).fillna(0.0))
@@ -308,7 +324,8 @@ class ScenarioModel:
                     minutes_per_interaction=drv["minutes_per_interaction"].reindex(list(TYPES)),
                     margin=margin, revenue=revenue, clv=clv, retention=kept.reindex(order),
                     discount_rate=assumptions["discount_rate"],
-                    horizon_years=assumptions["horizon_months"] / 12.0)
+                    horizon_years=assumptions["horizon_months"] / 12.0,
+                    served=pivots["customers"])
         model.absent = map_segments(config) - set(order)
         return model
 
@@ -380,11 +397,15 @@ class ScenarioModel:
                 variable[s, b] += added * p.rate[b]
                 interactions[s, b] += moved
         type_minutes = minutes.sum(axis=0)
-        in_use = type_minutes > 0
-        per_minute = np.where(in_use, p.fixed / np.where(in_use, type_minutes, 1.0), 0.0)
-        fixed = (minutes * per_minute).sum(axis=1)
+        # a platform in use today stays (and keeps its display shares) unless its fixed cost is
+        # changed explicitly; one opened by a move is incurred, on the segments that use it
+        opened = (type_minutes > 0) & ~self._in_use
+        incurred = np.where(self._in_use | opened, p.fixed, 0.0)
+        by_minutes = np.where(opened, minutes / np.where(opened, type_minutes, 1.0), 0.0)
+        fixed = ((np.where(self._in_use, self._share, by_minutes)) * incurred).sum(axis=1)
         var = variable.sum(axis=1)
         cost = var + fixed
+        avoidable = var + (fixed - self._base_fixed)
         margin = self.margin * p.margin_factor
         retention = np.clip(self.retention * p.retention_factor + p.retention_shift, 0.0,
                             MAX_RETENTION)
@@ -396,8 +417,9 @@ class ScenarioModel:
             lifetime = self._lifetime
             value = self.clv * p.margin_factor
         return {"customers": self.customers, "cost": cost, "variable_cost": var,
-                "fixed_cost": fixed, "margin": margin, "profit": margin - cost, "value": value,
-                "net_value": value - cost * lifetime, "retention": retention,
+                "fixed_cost": fixed, "avoidable_cost": avoidable, "margin": margin,
+                "profit": margin - cost, "value": value,
+                "net_value": value - avoidable * lifetime, "retention": retention,
                 "lifetime_factor": lifetime}
 
     def main_type(self, segment: str) -> str | None:
@@ -506,6 +528,9 @@ def suggested(model: ScenarioModel, verdicts: pd.DataFrame, lang: str) -> list[S
     - every segment whose verdict is ``stop``: all its activity moved to automated services,
       the cheapest way to keep serving it while it is let go;
     - when there are two or more of these, one more scenario with all of them together.
+
+    A ``win_back`` segment gets no suggested move: its verdict is a reactivation test, valued by
+    the plan's reactivation lever, not a change of relationship type.
 
     Retention is left unchanged (the sensitivity analysis shows how much it matters). Names and
     notes are in ``lang`` and say that the scenario is a suggestion, not the consultant's.

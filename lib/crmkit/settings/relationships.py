@@ -40,16 +40,30 @@ class CostDrivers(_Strict):
 
 
 class VerdictThresholds(_Strict):
-    """The thresholds of :func:`crmkit.relationships.cost_benefit.per_segment`'s verdict rules."""
+    """The thresholds of :func:`crmkit.relationships.cost_benefit.per_segment`'s verdict rules.
+
+    Every cost figure of the rules is the segment's *variable* (avoidable) cost to serve: the
+    platforms' fixed costs are not saved by moving or dropping one segment.
+    """
 
     max_cost_share: float = Field(
-        0.30, gt=0, description="move to a cheaper type when cost to serve exceeds this share "
-                                "of the segment's yearly gross margin")
+        0.30, gt=0, description="move to a cheaper type when the variable cost to serve exceeds "
+                                "this share of the segment's yearly gross margin")
     invest_min_return: float = Field(
         2.0, ge=0, description="invest when profit / cost to serve reaches this return …")
     invest_min_clv_index: float = Field(
         1.0, ge=0, description="… and the segment's CLV per customer is at least this multiple "
                                "of the average customer's")
+    win_back_min_past_value: float = Field(
+        0.5, ge=0, description="under the objective retain, win back a segment whose past "
+                               "yearly margin per customer is at least this multiple of the "
+                               "average customer's …")
+    win_back_min_lapsed_share: float = Field(
+        2 / 3, gt=0, le=1, description="… and of whose customers at least this share have not "
+                                     "bought for assumptions.lapse_days (lapsing)")
+    win_back_rate: float = Field(
+        0.10, gt=0, le=1, description="share of a win-back segment the reactivation test is "
+                                      "expected to bring back (for its € impact)")
 
 
 class RelationshipsConfig(_Strict):

@@ -29,9 +29,9 @@ from .relationships import legend_room
 PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
 #: Verdict colours keep their meaning whatever the brand: green invest, grey maintain,
-#: amber move to a cheaper type, red stop serving.
+#: amber move to a cheaper type, blue win back, red stop serving.
 VERDICT_COLOURS = {"invest": "#2a9d8f", "maintain": "#8d99ae", "move_cheaper": "#e9c46a",
-                   "stop": "#b23a48"}
+                   "win_back": "#457b9d", "stop": "#b23a48"}
 
 
 def _segment_labels(frame: pd.DataFrame, names: Mapping[str, str] | None) -> list[str]:
@@ -130,8 +130,9 @@ def segment_bars(frame: pd.DataFrame, fmt: Formatter, *, per_customer: bool = Tr
 
 
 def verdict_table(frame: pd.DataFrame, fmt: Formatter,
-                  thresholds: VerdictThresholds | None = None) -> Table:
-    """The verdict per segment with the figures and the sentence that decided it.
+                  thresholds: VerdictThresholds | None = None, *,
+                  lapse_days: int = 180) -> Table:
+    """The verdict per segment with the figures, the sentences that decided it and its impact.
 
     Parameters
     ----------
@@ -139,19 +140,24 @@ def verdict_table(frame: pd.DataFrame, fmt: Formatter,
         :func:`crmkit.relationships.cost_benefit.per_segment`.
     thresholds : VerdictThresholds, optional
         The thresholds used (``config.relationships.thresholds``); default ones otherwise.
+    lapse_days : int
+        The assumption that made customers lapsed (for the win-back sentence).
     """
     lang = fmt.lang
     shown = frame.copy()
     shown["verdict_label"] = [t(f"rel_verdict_{v}", lang) for v in shown["verdict"]]
-    shown["reason"] = [reason(row, fmt, thresholds) for _, row in shown.iterrows()]
+    shown["reason"] = [reason(row, fmt, thresholds, lapse_days=lapse_days)
+                       for _, row in shown.iterrows()]
     shown["return_label"] = [_ratio(v, fmt) for v in shown["return_on_relationship"]]
     return Table(shown, fmt, {
         "segment_name": ("rel_segment", "text"),
-        "profit_per_customer": ("rel_col_profit_per_customer", "money:2"),
+        "contribution_per_customer": ("rel_col_contribution_per_customer", "money:2"),
         "clv_per_customer": ("rel_col_clv_per_customer", "money"),
         "cost_share_of_margin": ("rel_col_cost_share", "pct:0"),
+        "imputed_share": ("rel_col_imputed_share", "pct:0"),
         "return_label": ("rel_col_return", "figure"),
         "verdict_label": ("rel_col_verdict", "text"),
+        "impact": ("rel_col_impact", "money"),
         "reason": ("rel_col_reason", "text")}, caption=t("rel_caption_verdicts", lang))
 
 
@@ -274,6 +280,7 @@ def economics_table(frame: pd.DataFrame, fmt: Formatter) -> Table:
         "customers": ("rel_col_customers", "integer"),
         "revenue_per_customer": ("rel_col_revenue_per_customer", "money"),
         "margin_per_customer": ("rel_col_margin_per_customer", "money:2"),
+        "variable_cost_per_customer": ("rel_col_variable_cost", "money:2"),
         "cost_per_customer": ("rel_col_cost_per_customer", "money:2"),
         "profit_per_customer": ("rel_col_profit_per_customer", "money:2"),
         "clv_per_customer": ("rel_col_clv_per_customer", "money"),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from crmkit.core.i18n import Formatter, t
+from crmkit.core.i18n import Formatter, t, value_label
 from crmkit.delivery.tables import Table
 from crmkit.relationships.cost_to_serve import CostToServe
 from crmkit.relationships.inventory import (
@@ -142,7 +142,7 @@ def usage_bars(usage: pd.DataFrame, fmt: Formatter, *,
         elif key == ASSUMED_CHANNEL:
             label = t("rel_channel_assumed", lang)
         else:
-            label = safe(key)
+            label = safe(value_label(key, lang))  # a channel from the data, in the language
         fig.add_bar(x=[labels[s] for s in table.index], y=table[key].to_numpy(), name=label,
                     marker_color=colours[i],
                     hovertemplate="%{x}<br>" + label + ": %{y:,.0f}<extra></extra>")
@@ -158,8 +158,9 @@ def usage_bars(usage: pd.DataFrame, fmt: Formatter, *,
 def cost_per_customer(cost: CostToServe, fmt: Formatter, *,
                       names: Mapping[str, str] | None = None, primary: str = PRIMARY,
                       accent: str = ACCENT) -> go.Figure:
-    """Stacked bars of the yearly cost to serve per customer of each segment, by relationship
-    type (variable and allocated fixed cost together), with the total on top.
+    """Stacked bars of the yearly cost to serve per customer of each segment: the variable cost
+    of each relationship type, then the display share of the platforms' fixed cost (one grey
+    block: it is not saved by moving the segment), with the total on top.
 
     Parameters
     ----------
@@ -171,7 +172,8 @@ def cost_per_customer(cost: CostToServe, fmt: Formatter, *,
     segs = cost.segments
     labels = _segment_labels(segs, names)
     counts = segs.set_index("segment")["customers"].astype(float)
-    table = (cost.segment_types.groupby(["segment", "relationship_type"])["cost"].sum()
+    variable = cost.segment_types.groupby(["segment", "relationship_type"])["variable_cost"]
+    table = (variable.sum()
              .unstack("relationship_type").reindex(index=list(segs["segment"]))
              .reindex(columns=[k for k in TYPES]).fillna(0.0))
     table = table.loc[:, table.abs().sum() > 0]
@@ -183,6 +185,12 @@ def cost_per_customer(cost: CostToServe, fmt: Formatter, *,
         fig.add_bar(x=x, y=per_customer[key].to_numpy(), name=name,
                     marker_color=colours[TYPES.index(key)],
                     customdata=[fmt.money(v, 2) for v in per_customer[key]],
+                    hovertemplate="%{x}<br>" + name + ": %{customdata}<extra></extra>")
+    fixed = (segs["fixed_cost"] / segs["customers"].where(segs["customers"] > 0)).fillna(0.0)
+    if (fixed > 0).any():
+        name = t("rel_fixed_cost_share", lang)
+        fig.add_bar(x=x, y=fixed.to_numpy(float), name=name, marker_color="#c5cbd3",
+                    customdata=[fmt.money(v, 2) for v in fixed],
                     hovertemplate="%{x}<br>" + name + ": %{customdata}<extra></extra>")
     totals = segs["cost_per_customer"].to_numpy(float)
     fig.add_scatter(x=x, y=totals, mode="text", text=[fmt.money(v, 2) for v in totals],
@@ -316,7 +324,8 @@ def expectations_table(expected: Expectations, fmt: Formatter) -> Table:
 
 
 def segment_cost_table(cost: CostToServe, fmt: Formatter) -> Table:
-    """The yearly cost to serve per segment: customers served, minutes, total and per customer.
+    """The yearly cost to serve per segment: customers served, minutes, the variable cost and
+    its imputed share, the display share of the platforms, the total and per customer.
 
     Parameters
     ----------
@@ -328,6 +337,9 @@ def segment_cost_table(cost: CostToServe, fmt: Formatter) -> Table:
         "customers": ("rel_col_customers", "integer"),
         "served_customers": ("rel_col_served_customers", "integer"),
         "minutes_year": ("rel_col_minutes_year", "integer"),
+        "variable_cost": ("rel_col_variable_cost", "money"),
+        "imputed_share": ("rel_col_imputed_share", "pct:0"),
+        "fixed_cost": ("rel_col_fixed_cost", "money"),
         "cost_to_serve": ("rel_col_cost_to_serve", "money"),
         "cost_per_customer": ("rel_col_per_customer", "money:2")},
         caption=t("rel_caption_segment_cost", fmt.lang))
