@@ -1,6 +1,7 @@
 """Marketing automation: level 1 (messages by interest) and level 2 (offers per segment)."""
 
 import datetime as dt
+import math
 
 import pandas as pd
 import pytest
@@ -74,26 +75,46 @@ def test_level1_counts_and_messages_in_both_languages():
                                         "message"]
 
 
+#: The per-customer table with what the model and the history say of each customer.
+MODELLED = CUSTOMERS.assign(expected_purchases=[2.1, 2.1, 0.6, 0.0, 0.0],
+                            margin=[1000.0, 600.0, 300.0, 200.0, 100.0],
+                            monetary=[2000.0, 1200.0, 600.0, 400.0, 200.0],
+                            frequency=[10, 6, 3, 2, 1])
+#: Chapter 2's promotion history: loyal bought 2 of 16 orders on promotion, at risk 3 of 6.
+PROMOTIONS = pd.DataFrame({"orders": [16, 6], "promo_orders": [2, 3]},
+                          index=pd.Index(["loyal", "at_risk"], name="segment"))
+
+
 def test_level2_return_per_segment_by_hand():
-    config = _config({"offer_defaults": {"redemption_rate": 0.2, "uplift": 0.5},
+    config = _config({"offer_defaults": {"redemption_rate": 0.2},
                       "offers": {"loyal": {"coupon_value": 10, "deadline_days": 14},
                                  "at_risk": {"min_probability_alive": 0.3}}})
-    result = automation.level2(CUSTOMERS, Formatter("en", "EUR"), send_date=SEND, config=config)
+    result = automation.level2(MODELLED, Formatter("en", "EUR"), send_date=SEND, config=config,
+                               promotions=PROMOTIONS)
     loyal = result.segments.set_index("segment").loc["loyal"]
-    # Redemptions 0.9×0.2 + 0.5×0.2 = 0.28; cost 0.28 × €10 = €2.80;
-    # margin 0.2×0.5×(0.9×240 + 0.5×120) = 0.1 × 276 = €27.60 (12-month window).
-    assert loyal["expected_redemptions"] == pytest.approx(0.28)
-    assert loyal["expected_cost"] == pytest.approx(2.8)
-    assert loyal["incremental_margin"] == pytest.approx(27.6)
-    assert loyal["net_return"] == pytest.approx(24.8)
-    assert loyal["roi"] == pytest.approx(24.8 / 2.8)
+    # Loyal: 4.2 expected orders over the 3-year horizon for 1.4 customers alive → 1 a year;
+    # within a 14-day deadline 1 − e^(−14/365) would order anyway. Its promotion share
+    # (2/16) against the base's (5/22) scales the 20 % the offer converts of the others.
+    control = 1 - math.exp(-14 / 365)
+    added = 0.2 * (2 / 16) / (5 / 22) * (1 - control)
+    assert loyal["response_control"] == pytest.approx(control)
+    assert loyal["response_added"] == pytest.approx(added)
+    assert loyal["redemption_rate"] == pytest.approx(control + added)
+    assert loyal["margin_per_order"] == pytest.approx(1600 / 16)
+    assert loyal["expected_redemptions"] == pytest.approx(1.4 * (control + added))
+    assert loyal["expected_cost"] == pytest.approx(1.4 * (control + added) * 10)
+    assert loyal["incremental_margin"] == pytest.approx(1.4 * added * 100)
+    assert loyal["net_return"] == pytest.approx(1.4 * added * 100 - 14 * (control + added))
+    assert loyal["roi"] == pytest.approx(loyal["net_return"] / loyal["expected_cost"])
     assert loyal["deadline"] == dt.date(2027, 6, 15)
     at_risk = result.segments.set_index("segment").loc["at_risk"]
-    # Only C3 reaches P(alive) 0.3; default coupon 5 % of the segment's mean yearly revenue
-    # (200 / 3 × 5 % = 3.33, two significant figures: 3.3).
+    # Only C3 reaches P(alive) 0.3; the default coupon is 10 % of an average order (1200 / 6).
     assert at_risk["customers"] == 3 and at_risk["targeted"] == 1
-    assert at_risk["coupon_value"] == pytest.approx(3.3)
-    assert at_risk["redemption_rate"] == 0.2  # from offer_defaults
+    assert at_risk["coupon_value"] == pytest.approx(20.0)
+    control = 1 - math.exp(-0.6 / 0.5 / 3 * 30 / 365)
+    added = min(0.2 * 0.5 / (5 / 22), 1) * (1 - control)
+    assert at_risk["response_added"] == pytest.approx(added)
+    assert at_risk["incremental_margin"] == pytest.approx(0.4 * added * 100)
     targets = result.targets.set_index("customer_id")
     assert set(targets.index) == {"C1", "C2", "C3"}
     assert targets.loc["C1", "offer"] == "€10 coupon, valid until 15 Jun 2027"
@@ -101,13 +122,33 @@ def test_level2_return_per_segment_by_hand():
     assert total["expected_cost"] == pytest.approx(result.segments["expected_cost"].sum())
 
 
+def test_level2_agrees_with_the_automation_lever_of_the_business_case():
+    from crmkit.planning import levers
+
+    config = _config({"offers": {"loyal": {"coupon_value": 10}}})
+    result = automation.level2(MODELLED, Formatter("en"), send_date=SEND, config=config,
+                               promotions=PROMOTIONS)
+    model = levers.LeverModel.from_tables(MODELLED, None, config, promotions=PROMOTIONS)
+    lever = model.evaluate().query("lever == 'automation'").set_index("segment")
+    settings = model.settings.automation
+    for segment, row in result.segments.set_index("segment").iterrows():
+        # The lever: the same campaign, on the consenting customers not held out, 4 times a
+        # year, with the cost of sending it.
+        share = (1 - settings.control_share) * model.settings.consent
+        contacts = share * len(MODELLED[MODELLED["segment"] == segment]) * settings.contact_cost
+        expected = settings.campaigns_per_year * (share * row["net_return"] - contacts)
+        assert lever.at[segment, "yearly_benefit"] == pytest.approx(expected)
+
+
 def test_level2_window_and_spanish_offer_text():
-    config = _config({"offer_defaults": {"coupon_value": 5, "redemption_rate": 1.0,
-                                         "uplift": 1.0}})
+    config = _config({"offer_defaults": {"coupon_value": 5, "redemption_rate": 1.0}})
     result = automation.level2(CUSTOMERS, Formatter("es", "EUR"), send_date=SEND, config=config,
                                window_months=6)
     loyal = result.segments.set_index("segment").loc["loyal"]
-    assert loyal["incremental_margin"] == pytest.approx(2 * (0.9 * 240 + 0.5 * 120))
+    # An older table (no orders): each customer's window margin is one order; no model, no
+    # control response, so the offer converts every active customer.
+    assert loyal["response_control"] == 0.0 and loyal["response_added"] == 1.0
+    assert loyal["incremental_margin"] == pytest.approx(1.4 * (240 + 120) / 2)
     assert result.targets["offer"].iloc[0] == "Cupón de 5,00\xa0€, válido hasta el 1 jul 2027"
 
 
@@ -155,16 +196,17 @@ def test_roadmap_starts_level1_at_go_live_and_level2_later():
     assert road["name"].iloc[1] == "Nivel 2: gestión de ofertas"
 
 
-def test_a_lapsed_segment_gets_a_win_back_coupon_worth_something():
-    lapsed = CUSTOMERS.assign(revenue_window=[800.0, 400.0, 0.0, 0.0, 0.0],
-                              monetary=[900.0, 500.0, 300.0, 600.0, 0.0],
-                              tenure_days=[800.0, 400.0, 730.5, 365.25, 100.0])
+def test_a_lapsed_segment_gets_a_coupon_and_a_margin_worth_something():
+    lapsed = MODELLED.assign(revenue_window=[800.0, 400.0, 0.0, 0.0, 0.0],
+                             margin_window=[240.0, 120.0, 0.0, 0.0, 0.0])
     result = automation.level2(lapsed, Formatter("en"), send_date=SEND)
     at_risk = result.segments.set_index("segment").loc["at_risk"]
-    # Lifetime spend per year of tenure (at least a year): 300/2, 600/1, 0/1 → mean 250; 5 %.
-    assert at_risk["coupon_value"] == pytest.approx(12.0)
+    # Nothing bought in the window, but the history prices an order: 10 % of 1200 / 6.
+    assert at_risk["coupon_value"] == pytest.approx(20.0)
+    assert at_risk["margin_per_order"] == pytest.approx(100.0)
+    assert at_risk["incremental_margin"] > 0
     loyal = result.segments.set_index("segment").loc["loyal"]
-    assert loyal["coupon_value"] == pytest.approx(30.0)  # 5 % of (800 + 400) / 2: window first
+    assert loyal["coupon_value"] == pytest.approx(20.0)  # 10 % of 3200 / 16
 
 
 def test_key_figures_of_both_levels():
@@ -180,7 +222,7 @@ def test_key_figures_of_both_levels():
     figures = level_2.as_dict()
     assert figures["segments"] == 2
     assert figures["targeted"] == 5
-    best = level_2.segments.sort_values("roi", ascending=False).iloc[0]
+    best = level_2.segments.sort_values("net_return", ascending=False).iloc[0]
     assert figures["best"]["segment"] == best["segment"]
     assert figures["paying"] == int((level_2.segments["net_return"] > 0).sum())
 
@@ -196,7 +238,7 @@ def test_target_lists_are_written_neutralised_in_the_language(tmp_path):
     assert set(written) == {"level1", "level2"}
     first = written["level1"].read_text(encoding="utf-8-sig").splitlines()
     assert first[0] == "Cliente;Segmento;Interés;Mensaje"
-    assert first[1].startswith('"\'=HYPERLINK(""http://x"",""y"")";loyal;')
+    assert first[1].startswith('"\'=HYPERLINK(""http://x"",""y"")";Loyal;')  # names
     second = pd.read_csv(written["level2"], sep=";", decimal=",", encoding="utf-8-sig")
     assert second["Cliente"].iloc[0] == "'=HYPERLINK(\"http://x\",\"y\")"
     assert second["Probabilidad de seguir activo"].iloc[0] == pytest.approx(0.9)

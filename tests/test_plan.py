@@ -35,7 +35,7 @@ def test_empty_section_gives_a_complete_plausible_plan():
     assert p.start_date == dt.date(2026, 11, 1)  # first day of the month after as_of
     assert list(p.phases["months"]) == [2, 2, 3, 1]
     assert p.go_live_month == 7 and p.go_live_date == dt.date(2027, 6, 1)
-    assert p.horizon_months == 7 + 36  # go-live + assumptions.horizon_months
+    assert p.horizon_months == 7 + 60  # go-live + five years (crm_project.horizon_months)
     assert p.discount_rate == 0.10
     totals = plan.costs_by_year(p)["total"]
     assert (totals > 0).all(), totals[totals <= 0]
@@ -159,7 +159,7 @@ def test_cost_categories_sum_to_the_tco():
         assert tco.set_index("year").loc[year, "total"] == pytest.approx(by_year[year].sum())
     assert (tco[["one_off", "recurring", "efficiency_dip"]].sum(axis=1).to_numpy()
             == pytest.approx(tco["total"].to_numpy()))
-    assert list(tco["months"]) == [12, 12, 12, 7]
+    assert list(tco["months"]) == [12, 12, 12, 12, 12, 7]
     assert plan.monthly_costs(p).to_numpy().sum() == pytest.approx(total)
     assert set(by_year.index) == set(plan.CATEGORIES)
 
@@ -569,5 +569,6 @@ def test_plan_charts_show_themselves_as_plotly_json():
     assert isinstance(fig, Chart) and isinstance(fig, go.Figure)
     bundle = fig._repr_mimebundle_()
     assert list(bundle) == [charts.PLOTLY_MIME]
-    assert bundle[charts.PLOTLY_MIME] == json.loads(pio.to_json(fig))
+    spec, plain = bundle[charts.PLOTLY_MIME], json.loads(pio.to_json(fig))
+    assert spec["data"] == plain["data"] and "config" in spec  # the toolbar's config is added
     assert go.Figure(fig).to_dict() == fig.to_dict()

@@ -42,3 +42,21 @@ def test_spanish_summary_and_a_plan_without_payback():
 
 def test_a_run_without_results_has_no_summary():
     assert not executive_summary({}, Formatter("en", "EUR"))
+
+
+def test_the_decision_leads_the_summary_with_what_you_must_believe():
+    plan = {"npv": 12000.0, "payback_month": 30, "decision": "go_with_conditions",
+            "decision_reasons": [{"reason": "npv_positive",
+                                  "text": "Over the 60 months the net present value is €12,000."}],
+            "decision_conditions": ["replace_default_costs"], "cost_lines": {"default": 3,
+                                                                             "total": 10},
+            "break_even": {"lever": "retention", "value": 1.25, "unit": "points"}}
+    summary = executive_summary({**RESULTS, "implementation": plan}, Formatter("en", "EUR"))
+    assert summary.cards[0] == ("Decision", "Go, with conditions")
+    assert summary.cards[1] == ("What you must believe", "retention 1.2 points higher")
+    assert summary.statements[:2] == [
+        "Over the 60 months the net present value is €12,000.",
+        "Condition: replace the 3 default cost lines with suppliers' quotes before signing."]
+    spanish = executive_summary({**RESULTS, "implementation": {**plan, "decision": "no_go"}},
+                                Formatter("es", "EUR"))
+    assert spanish.cards[0] == ("Decisión", "No seguir")

@@ -138,27 +138,66 @@ def test_costs_add_up_across_categories_years_and_kinds(runs, demo):
 
 
 @pytest.mark.parametrize("demo", ["retail", "bank"])
-def test_benefits_are_the_scenarios_of_workbook_04(runs, demo):
-    folder = folder_of(runs, demo)
+def test_benefits_are_the_levers_on_the_customer_base_model(runs, demo):
+    folder, lang = folder_of(runs, demo), LANGS[demo]
     found = results(folder)
     ws = load_workspace(paths.DEMO_CLIENTS / demo)
     customers = pd.read_parquet(folder / "tables" / "customers.parquet")
     cost = cost_to_serve.compute(customers, ws.interactions, ws.config)
     model = scenarios.ScenarioModel.from_cost(customers, cost, ws.config)
-    economics = cost_benefit.per_segment(customers, cost, ws.config)
-    proposed, suggested = scenarios.proposed(ws.config, model, economics, LANGS[demo])
-    compared = [s["scenario"] for s in found["cost_benefit"]["scenarios"]["scenarios"]][1:]
-    assert [s.name for s in proposed] == compared
-    benefits = plan.benefits_from_scenarios(model, proposed)
+    objective = found["implementation"]["objective"]
+    economics = cost_benefit.per_segment(customers, cost, ws.config)  # as Steps.economics
+    proposed, suggested = scenarios.proposed(ws.config, model, economics, lang)
     recorded = found["implementation"]["benefits"]
     assert recorded["suggested"] == suggested
-    assert recorded["yearly_total"] == pytest.approx(sum(b.yearly_amount for b in benefits))
-    sheet = sheet_frame(folder, "xlsx_sheet_benefits", LANGS[demo])
-    assert list(sheet[t("plan_col_benefit_source", LANGS[demo])]) == [s.name for s in proposed]
-    # Once fully ramped up, a month of benefits is a twelfth of the yearly total.
-    flows = sheet_frame(folder, "xlsx_sheet_cash_flows", LANGS[demo])
-    last = float(flows[t("fin_col_benefits", LANGS[demo])].iloc[-1])
-    assert last == pytest.approx(recorded["yearly_total"] / 12, abs=0.01)
+    levers = plan.LeverModel.from_tables(
+        customers, cost, ws.config, scenario_model=model, scenarios=proposed,
+        objective=objective, promotions=plan.promotions(ws.transactions, customers, ws.as_of),
+        attributes=ws.customers)
+    by_lever = plan.by_lever(levers.evaluate())
+    assert list(recorded["by_lever"]) == list(by_lever)
+    for lever, amount in by_lever.items():
+        assert recorded["by_lever"][lever] == pytest.approx(amount, abs=0.01), lever
+    assert recorded["yearly_total"] == pytest.approx(sum(by_lever.values()), abs=0.01)
+    sheet = sheet_frame(folder, "xlsx_sheet_levers", lang)
+    assert list(sheet[t("lever_col_lever", lang)]) == [t(f"lever_{k}", lang) for k in by_lever]
+    detail = sheet_frame(folder, "xlsx_sheet_lever_segments", lang)
+    for frame in (sheet, detail):
+        assert float(frame[t("lever_col_yearly_benefit", lang)].astype(float).sum()) == \
+            pytest.approx(recorded["yearly_total"], abs=0.05)
+    # Once fully ramped up, a month of benefits is a twelfth of the yearly total (plus the
+    # benefits typed in client.yaml).
+    flows = sheet_frame(folder, "xlsx_sheet_cash_flows", lang)
+    last = float(flows[t("fin_col_benefits", lang)].iloc[-1])
+    typed = sum(item.yearly_amount for item in ws.config.crm_project.benefits.items)
+    assert last == pytest.approx((recorded["yearly_total"] + typed) / 12, abs=0.01)
+
+
+@pytest.mark.parametrize("demo", ["retail", "bank"])
+def test_the_decision_and_its_break_even_hold_on_the_saved_figures(runs, demo):
+    folder, lang = folder_of(runs, demo), LANGS[demo]
+    found = results(folder)["implementation"]
+    assert found["decision"] in ("go", "go_with_conditions", "no_go")
+    assert (found["decision"] == "no_go") == (found["npv"] <= 0)
+    if found["decision"] == "go":
+        assert found["npv_low_benefits"] >= 0 and found["npv_high_costs"] >= 0
+    if found["decision"] == "go_with_conditions":
+        assert found["decision_conditions"]
+    even = found["break_even"]
+    assert even["lever"] in ("retention", "scale")
+    assert even["unit"] == ("points" if even["lever"] == "retention" else "times")
+    assert found["cost_lines"]["total"] == 10
+    assert 0 <= found["cost_lines"]["default"] <= 10
+    texts = " ".join(r["text"] for r in found["decision_reasons"])
+    if found["cost_lines"]["default"]:
+        assert str(found["cost_lines"]["default"]) in texts
+    if even["lever"] == "scale" and even["value"] is not None:
+        # NPV(k) is linear in the scale k of the benefits: k × PV(benefits) − PV(costs) = 0.
+        flows = sheet_frame(folder, "xlsx_sheet_cash_flows", lang)
+        monthly = (1 + found["yearly_discount_rate"]) ** (1 / 12) - 1
+        benefits = flows[t("fin_col_benefits", lang)].astype(float).to_numpy()
+        costs = flows[t("fin_col_costs", lang)].astype(float).to_numpy()
+        assert npf.npv(monthly, even["value"] * benefits - costs) == pytest.approx(0, abs=1.0)
 
 
 # --- tables.xlsx -----------------------------------------------------------------------------
@@ -266,3 +305,26 @@ def test_chapter_5_reads_in_the_report_language_with_its_figures(runs, demo):
     assert fmt.money(results_["npv"]) in prose
     assert catalogue()["fin_convention"][lang] in prose
     assert found.group(1).count("Plotly.newPlot(") >= 6
+
+
+def test_the_demo_companies_tell_three_different_business_cases(runs, shared_runs):
+    """Retail pays back (go), the bank goes ahead with named conditions, telecom does not, and
+    its retention lever is worth more than its cost cuts: figures out of the models."""
+    retail = results(folder_of(runs, "retail"))["implementation"]
+    assert retail["npv"] > 0 and retail["decision"] == "go"
+    assert retail["cost_lines"]["default"] == 0
+    assert {"retention", "reactivation", "automation"} <= set(retail["benefits"]["by_lever"])
+    assert retail["benefits"]["by_lever"]["retention"] > 0
+    assert retail["benefits"]["by_lever"]["reactivation"] > 0
+    bank = results(folder_of(runs, "bank"))
+    assert bank["implementation"]["decision"] == "go_with_conditions"
+    assert "replace_default_costs" in bank["implementation"]["decision_conditions"]
+    verdicts = {s["segment"]: s["verdict"] for s in bank["cost_benefit"]["segments"]}
+    assert verdicts["cant_lose"] != "stop"
+    telecom = results(shared_runs.demo("telecom").folder)["implementation"]
+    levers = telecom["benefits"]["by_lever"]
+    assert levers["retention"] > levers.get("cost_to_serve", 0.0)
+    for found, demo in ((retail, "retail"), (bank["implementation"], "bank")):
+        text = summary_text(folder_of(runs, demo))
+        lang = LANGS[demo]
+        assert t(f"decision_{found['decision']}", lang) in text

@@ -24,7 +24,8 @@ class Summary:
         return bool(self.cards or self.statements)
 
 
-VERDICT_CLASSES = {"invest": "good", "maintain": "neutral", "move_cheaper": "warn", "stop": "bad"}
+VERDICT_CLASSES = {"invest": "good", "maintain": "neutral", "move_cheaper": "warn",
+                   "win_back": "warn", "stop": "bad"}
 
 
 def executive_summary(results: dict, fmt: Formatter) -> Summary:
@@ -70,6 +71,18 @@ def executive_summary(results: dict, fmt: Formatter) -> Summary:
                                      VERDICT_CLASSES.get(verdict, "neutral")))
     plan = results.get("implementation")
     if plan:
+        decision = plan.get("decision")
+        if decision:
+            # The decision leads the page: the card first, its reasons and conditions first.
+            out.cards.insert(0, (t("decision_label", lang), t(f"decision_{decision}", lang)))
+            reasons = [r["text"] for r in plan.get("decision_reasons", []) if r.get("text")]
+            defaults = (plan.get("cost_lines") or {}).get("default", 0)
+            reasons += [t(f"decision_condition_{c}", lang, default=defaults)
+                        for c in plan.get("decision_conditions", [])]
+            out.statements[0:0] = reasons
+            believe = _believe(plan.get("break_even"), fmt)
+            if believe:
+                out.cards.insert(1, (t("decision_break_even_label", lang), believe))
         if plan.get("npv") is not None:
             out.cards.append((t("sum_npv", lang), fmt.money(plan["npv"])))
         # payback_month is the index of the month (0 = the project's first month) from which
@@ -79,3 +92,13 @@ def executive_summary(results: dict, fmt: Formatter) -> Summary:
                           t("sum_months", lang, months=payback + 1) if payback is not None
                           else t("sum_no_payback", lang)))
     return out
+
+
+def _believe(break_even: dict | None, fmt: Formatter) -> str | None:
+    """"What you must believe" in a few words: the break-even of the business case."""
+    if not break_even or break_even.get("value") is None:
+        return None
+    value = float(break_even["value"])
+    if break_even.get("lever") == "retention":
+        return t("decision_believe_points", fmt.lang, points=fmt.number(value, 1))
+    return t("decision_believe_scale", fmt.lang, scale=fmt.number(value, 2))

@@ -8,11 +8,12 @@ languages. **Level 2** adds offer management: a coupon of a given value with a d
 segment, with its expected redemption and the extra margin it brings, so that the return of the
 offer can be judged segment by segment before it is sent.
 
-The arithmetic of level 2 is deliberately the back-of-the-envelope one a marketing manager would
-do, made explicit per customer (module :func:`level2`): a consultant must be able to redo it by
-hand. Target lists (:func:`target_list`) come out as plain DataFrames ready for
-:func:`crmkit.delivery.exports.write_csv` — which neutralises any spreadsheet formula hidden in
-client data.
+The arithmetic of level 2 is the automation lever's of the business case
+(:mod:`crmkit.planning.levers`): the response an offer adds over what a control group would have
+bought anyway, taken from the segment's own promotion history, made explicit per customer
+(:func:`level2`) so that a consultant can redo it by hand. Target lists (:func:`target_list`)
+come out as plain DataFrames ready for :func:`crmkit.delivery.exports.write_csv` — which
+neutralises any spreadsheet formula hidden in client data.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import pandas as pd
 
 from crmkit.core.i18n import Formatter, t
 from crmkit.core.problems import UserError
-from crmkit.planning.schedule import Plan, _nice
+from crmkit.planning.levers import DEFAULT_COUPON_SHARE, LeverModel
+from crmkit.planning.schedule import Plan
 from crmkit.settings.project import AutomationSettings, project_settings
 
 if TYPE_CHECKING:
@@ -51,9 +53,6 @@ __all__ = [
     "target_list",
 ]
 
-#: Default coupon: this share of the segment's yearly revenue per customer (see
-#: :func:`_default_coupon`).
-DEFAULT_COUPON_SHARE = 0.05
 
 # Columns of the frames below for a :class:`~crmkit.delivery.tables.Table`.
 #: For ``level1(...).counts``.
@@ -64,8 +63,9 @@ LEVEL1_COLUMNS = {"interest_name": ("auto_col_interest", "text"),
 LEVEL2_COLUMNS = {"segment_name": ("auto_col_segment", "text"),
                   "targeted": ("auto_col_targeted", "integer"),
                   "coupon_value": ("auto_col_coupon_value", "money:2"),
+                  "response_control": ("auto_col_response_control", "pct"),
+                  "response_added": ("auto_col_response_added", "pct"),
                   "redemption_rate": ("auto_col_redemption_rate", "pct"),
-                  "uplift": ("auto_col_uplift", "pct"),
                   "deadline": ("auto_col_deadline", "date"),
                   "expected_redemptions": ("auto_col_expected_redemptions", "number:1"),
                   "expected_cost": ("auto_col_expected_cost", "money"),
@@ -288,7 +288,8 @@ class Level2:
     ----------
     segments : DataFrame
         One row per segment: ``segment``, ``segment_name``, ``customers``, ``targeted``,
-        ``coupon_value``, ``redemption_rate``, ``uplift``, ``deadline_days``, ``deadline``
+        ``coupon_value``, ``response_control``, ``response_added``, ``redemption_rate`` (the
+        treated response, their sum), ``margin_per_order``, ``deadline_days``, ``deadline``
         (date), ``expected_redemptions``, ``expected_cost``, ``incremental_margin``,
         ``net_return`` (margin − cost) and ``roi`` (net return / cost; NaN without cost).
         ``frame.attrs["total"]`` holds the same sums for all segments.
@@ -306,12 +307,14 @@ class Level2:
 
         The totals of ``segments.attrs["total"]`` (``targeted``, ``expected_cost``,
         ``incremental_margin``, ``net_return``, ``roi``), ``segments`` (how many get an offer),
-        ``paying`` (how many of them have a positive net return) and ``best`` (the segment with
-        the highest ROI: ``segment``, ``segment_name``, ``roi``, ``net_return``; None when no
-        offer has a cost).
+        ``paying`` (how many of them have a positive net return) and ``best`` (the segment whose
+        offer returns most money — not the highest ratio, which a handful of redemptions can
+        give: ``segment``, ``segment_name``, ``roi``, ``net_return``; None when no offer has a
+        cost).
         """
         frame = self.segments
-        ranked = frame[frame["roi"].notna()].sort_values("roi", ascending=False, kind="stable")
+        ranked = frame[frame["roi"].notna()].sort_values("net_return", ascending=False,
+                                                         kind="stable")
         best = None if ranked.empty else {
             "segment": str(ranked["segment"].iloc[0]),
             "segment_name": str(ranked["segment_name"].iloc[0]),
@@ -320,47 +323,37 @@ class Level2:
                 "paying": int((frame["net_return"] > 0).sum()), "best": best}
 
 
-def _default_coupon(group: pd.DataFrame, yearly: float) -> float:
-    """5 % of what a customer of the segment spends a year, to two significant figures.
-
-    The spend of the last window, annualised; for a segment that bought nothing in it (lapsed
-    customers, whom a coupon would try to win back), the customers' lifetime spend per year of
-    tenure (``monetary``, ``tenure_days``), so that a win-back coupon is not worth nothing.
-    """
-    basis = group["revenue_window"] if "revenue_window" in group else group["margin_window"]
-    spend = float(basis.clip(lower=0).mean()) * yearly
-    if not spend > 0 and {"monetary", "tenure_days"} <= set(group.columns):
-        years = np.maximum(pd.to_numeric(group["tenure_days"]).fillna(0.0).to_numpy(float)
-                           / 365.25, 1.0)
-        lifetime = pd.to_numeric(group["monetary"]).fillna(0.0).to_numpy(float) / years
-        spend = float(np.clip(lifetime, 0.0, None).mean()) if len(lifetime) else 0.0
-    return _nice(DEFAULT_COUPON_SHARE * spend)
-
-
 def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, config: Any = None,
-           window_months: int | None = None) -> Level2:
+           window_months: int | None = None,
+           promotions: pd.DataFrame | None = None) -> Level2:
     """Level 2 of marketing automation: a coupon per segment, its cost and its return.
 
-    For each customer ``i`` of a segment with coupon value ``v``, redemption rate ``ρ`` and
-    uplift ``u``, and probability of being still active ``p_i`` (BG/NBD):
+    One campaign, sent to every targeted customer; the arithmetic is the automation lever's
+    (:meth:`crmkit.planning.levers.LeverModel.offer_terms`), so the table and the business case
+    agree. For a segment with coupon ``v``, and customer ``i`` with probability ``p_i`` of being
+    still active:
 
-    - expected redemptions ``p_i × ρ`` (a customer who has left redeems nothing);
-    - expected cost ``p_i × ρ × v``;
-    - incremental margin ``p_i × ρ × u × m_i``, with ``m_i`` the customer's yearly gross margin
-      (``margin_window × 12 / window_months``, not below 0): the extra margin a redeeming
-      customer brings over the following year, net of what it would have bought anyway;
+    - the **control response** ``r_c``: the chance an active customer orders within the deadline
+      ``D`` anyway, ``1 − exp(−λ D / 365)``, ``λ`` the segment's expected orders a year per active
+      customer (``expected_purchases`` of the customer-base model);
+    - the **added response** ``a = redemption_rate × π_s / π × (1 − r_c)``: the offer converts a
+      share of the others, scaled by how often the segment bought on promotion (``π_s``, chapter
+      2's promotion history, against the base's ``π``; 1 without a history);
+    - expected redemptions ``p_i (r_c + a)`` — those who would have bought anyway use the coupon
+      too — and expected cost ``p_i (r_c + a) v``;
+    - incremental margin ``p_i × a × margin per order`` (the segment's margin over its orders);
     - return ``margin − cost`` and ROI ``(margin − cost) / cost``.
 
-    Customers below the segment's ``min_probability_alive`` are not targeted.
+    The default coupon is 10 % of the segment's average order (two significant figures).
+    Customers below the segment's ``min_probability_alive`` are not targeted. A control group and
+    the number of campaigns a year are the lever's (``crm_project.levers.automation``).
 
     Parameters
     ----------
     customers : DataFrame
         The per-customer table: ``customer_id``, ``segment``, ``margin_window``,
-        ``probability_alive`` (and ``segment_name``, ``revenue_window`` when present; the
-        default coupon is 5 % of the segment's yearly revenue per customer; for a segment
-        without revenue in the window, of its lifetime spend per year of tenure, from
-        ``monetary`` and ``tenure_days``).
+        ``probability_alive``; and ``segment_name``, ``expected_purchases``, ``margin``,
+        ``monetary``, ``frequency`` (else ``revenue_window``) when present.
     fmt : Formatter
         For the offer text (coupon value and deadline in the language).
     send_date : date
@@ -369,6 +362,8 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
         ``crm_project.automation.offer_defaults`` and ``offers`` (per segment).
     window_months : int, optional
         Months ``margin_window`` covers; default ``assumptions.window_months``, else 12.
+    promotions : DataFrame, optional
+        :func:`crmkit.analysis.profiles.promotion_history` per segment.
 
     Raises
     ------
@@ -381,8 +376,6 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
         raise ValueError("the per-customer table needs " + ", ".join(missing)
                          + " (tables/customers.parquet of workbook 02)")
     settings = automation_settings(config)
-    months = window_months or int(getattr(getattr(config, "assumptions", None),
-                                          "window_months", 12) or 12)
     table = customers.assign(segment=customers["segment"].astype(str))
     unknown = sorted(set(settings.offers) - set(table["segment"]))
     if unknown:
@@ -390,30 +383,32 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
                          + ", ".join(repr(u) for u in unknown) + " that the customer table "
                          "does not have; its segments are "
                          + ", ".join(sorted(table["segment"].unique())))
-    yearly = 12.0 / months
+    client = config if hasattr(config, "assumptions") else None
+    model = LeverModel.from_tables(table, None, client, promotions=promotions,
+                                   automation=settings, window_months=window_months)
     rows, targets = [], []
     for segment, group in table.groupby("segment", sort=False):
         offer = settings.offer(segment)
         if not offer.include:
             continue
         name = str(group["segment_name"].iloc[0]) if "segment_name" in group else segment
-        if offer.coupon_value is not None:
-            coupon = float(offer.coupon_value)
-        else:
-            coupon = _default_coupon(group, yearly)
+        terms = model.offer_terms(segment)
+        coupon = terms["coupon"]
         deadline = send_date + dt.timedelta(days=offer.deadline_days)
         alive = group["probability_alive"].astype(float).fillna(0.0).clip(0, 1)
         chosen = group[alive >= offer.min_probability_alive]
         p = alive[chosen.index]
-        redemptions = p * offer.redemption_rate
+        redemptions = p * terms["response_treated"]
         cost = redemptions * coupon
-        margin = redemptions * offer.uplift * (chosen["margin_window"].astype(float)
-                                               .fillna(0.0).clip(lower=0) * yearly)
+        margin = p * terms["response_added"] * terms["margin_per_order"]
         total_cost, total_margin = float(cost.sum()), float(margin.sum())
         rows.append({
             "segment": segment, "segment_name": name, "customers": len(group),
             "targeted": len(chosen), "coupon_value": coupon,
-            "redemption_rate": offer.redemption_rate, "uplift": offer.uplift,
+            "response_control": terms["response_control"],
+            "response_added": terms["response_added"],
+            "redemption_rate": terms["response_treated"],
+            "margin_per_order": terms["margin_per_order"],
             "deadline_days": offer.deadline_days, "deadline": deadline,
             "expected_redemptions": float(redemptions.sum()), "expected_cost": total_cost,
             "incremental_margin": total_margin, "net_return": total_margin - total_cost,
@@ -426,8 +421,9 @@ def level2(customers: pd.DataFrame, fmt: Formatter, *, send_date: dt.date, confi
             "offer": text, "expected_cost": cost.to_numpy(),
             "expected_margin": margin.to_numpy()}))
     columns = ["segment", "segment_name", "customers", "targeted", "coupon_value",
-               "redemption_rate", "uplift", "deadline_days", "deadline", "expected_redemptions",
-               "expected_cost", "incremental_margin", "net_return", "roi"]
+               "response_control", "response_added", "redemption_rate", "margin_per_order",
+               "deadline_days", "deadline", "expected_redemptions", "expected_cost",
+               "incremental_margin", "net_return", "roi"]
     segments = pd.DataFrame(rows, columns=columns)
     cost, margin = segments["expected_cost"].sum(), segments["incremental_margin"].sum()
     segments.attrs["total"] = {

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from crmkit.core.i18n import t
+from crmkit.core.i18n import Formatter, t
 
 if TYPE_CHECKING:  # annotations only: config imports this module for CrmProject
     pass
@@ -58,7 +58,8 @@ def cost_lines(plan: Plan, lang: str) -> pd.DataFrame:
         parts = []
         if line.category == "efficiency_dip":
             dip = plan.settings.efficiency_dip
-            parts.append(t("plan_when_dip", lang, depth=f"{dip.depth:.0%}", months=dip.months,
+            parts.append(t("plan_when_dip", lang, depth=Formatter(lang).pct(dip.depth),
+                           months=dip.months,
                            basis=t(f"plan_dip_basis_{dip.basis}", lang)))
         else:
             if line.one_off:

@@ -13,12 +13,17 @@ implementation strategy → launch. This module turns the ``crm_project:`` secti
   (:class:`EfficiencyDip`). Every cost has a one-off amount and/or a recurring (monthly or yearly)
   amount, and a phase or month it falls in; :func:`monthly_costs`, :func:`costs_by_year` and
   :func:`tco` (total cost of ownership per project year) add them up;
-- **benefits** (:class:`Benefit`): yearly amounts per source, taken from the scenarios of
-  workbook 04 (:func:`scenario_benefits`, :func:`benefits_from_scenarios`: the change in yearly
-  profit after serving costs, corrected for retention) and from ``crm_project.benefits.items``,
-  ramping up linearly after go-live (:func:`benefit_schedule`); the returns on them are computed
-  by :mod:`crmkit.planning.finance`. :class:`crmkit.delivery.steps.Steps` gives what the plan
-  takes from workbooks 01-04 (objective, relationship gap, scenarios);
+- **benefits by lever** (:mod:`crmkit.planning.levers`): retention, share of customer,
+  reactivation, automation offers, avoidable cost to serve and acquisition, each a change in the
+  customers' expected margin over the customer-base model of workbook 02, with the assumptions
+  of ``crm_project.levers``; plus the items of ``crm_project.benefits.items``; each ramps up
+  linearly after go-live (:func:`benefit_schedule`); the returns on them are computed by
+  :mod:`crmkit.planning.finance`. (:func:`scenario_benefits` keeps workbook 04's older reading of
+  a scenario as a change in yearly profit, for the dashboard.)
+  :class:`crmkit.delivery.steps.Steps` gives what the plan takes from workbooks 01-04;
+- **the decision** (:mod:`crmkit.planning.decision`): go / go with conditions / no go, and the
+  break-even stated as what one must believe; :func:`business_case` puts levers, cash flows,
+  returns, break-even and decision together;
 - **readiness** of people, process and technology (:func:`readiness`), a **risk register**
   (:func:`risk_register`) and the **CRM component to build first** (:func:`components_first`);
 - :func:`summary_dict`, the ``implementation`` section of ``results.json``.
@@ -38,10 +43,19 @@ Defaults when ``crm_project: {}`` is empty (every one is shown to the client as 
   revenue up front and 2 % a year to run;
 - efficiency dip: 15 % of the affected staff's cost in the first month after go-live, recovering
   linearly over 3 months; the affected staff cost defaults to 12 % of R a year;
-- evaluation horizon: ``assumptions.horizon_months`` after go-live (the CLV horizon), discounted
-  at ``assumptions.discount_rate``; benefits ramp up over 6 months;
+- evaluation horizon: ``crm_project.horizon_months`` after go-live, default 60 (five years, the
+  life a CRM platform is depreciated over), discounted at ``assumptions.discount_rate``; benefits
+  ramp up over 6 months;
 - readiness: people ← ``context.internal.people``, process ← ``operational``, technology ←
   ``technological``.
+- levers (``crm_project.levers``): retention +2 points on the active segments; 2 % more spend
+  from still-active customers; 5 % of the reached lapsing customers won back a year, two
+  contacts at 0.5 each; four offer campaigns a year at 0.05 a contact, 10 % of each segment held
+  out as a control group, the offer converting 10 % of the customers who would not have ordered
+  anyway (scaled by the segment's promotion history); 50 % of customers with marketing consent;
+  under ``attract``, 10 % more new customers, each costing a year of its margin;
+- decision: a plain go needs the NPV to stay positive with the benefits 20 % lower and with the
+  costs 20 % higher (``crm_project.decision``).
 
 The rules are hand-written, short and visible on purpose: the client must be able to follow every
 figure back to a line of ``client.yaml`` or to one of the shares above; a fitted model or a vendor
@@ -50,17 +64,35 @@ calculator would not allow that.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from crmkit.core.i18n import Formatter, t
 from crmkit.planning.benefits import *  # noqa: F403
 from crmkit.planning.benefits import BENEFIT_COLUMNS, Benefit, benefit_schedule  # noqa: F401
 from crmkit.planning.components import *  # noqa: F403
 from crmkit.planning.components import ComponentChoice
 from crmkit.planning.costs import *  # noqa: F403
-from crmkit.planning.costs import costs_by_year, tco
+from crmkit.planning.costs import cost_lines, costs_by_year, tco
+from crmkit.planning.decision import BreakEven, Decision, break_even, decide
+from crmkit.planning.finance import Returns, cash_flows
+from crmkit.planning.finance import returns as returns_of
+from crmkit.planning.levers import (  # noqa: F401  (the plan's public names)
+    ASSUMPTION_COLUMNS,
+    LEVER_COLUMNS,
+    SUMMARY_COLUMNS,
+    LeverModel,
+    assumptions,
+    by_lever,
+    lever_benefits,
+    lever_figures,
+    lever_summary,
+    lever_table,
+)
 from crmkit.planning.readiness import *  # noqa: F403
 from crmkit.planning.schedule import *  # noqa: F403
 from crmkit.planning.schedule import Plan, _nice  # noqa: F401
@@ -71,10 +103,12 @@ from crmkit.settings.project import (  # noqa: F401  (the plan's public names)
     COMPONENTS,
     COST_CATEGORIES,
     DEFAULT_COST_SHARES,
+    DEFAULT_HORIZON_MONTHS,
     DEFAULT_PHASE_MONTHS,
     DEFAULT_RISKS,
     DEFAULT_STAFF_COST_SHARE,
     HUMAN_CATEGORIES,
+    LEVERS,
     MONTHS_PER_WEEK,
     PHASES,
     READINESS,
@@ -85,8 +119,10 @@ from crmkit.settings.project import (  # noqa: F401  (the plan's public names)
     CostCategory,
     CostItem,
     CrmProject,
+    DecisionSettings,
     EfficiencyDip,
     ExtraCost,
+    LeverSettings,
     MessageText,
     OfferSettings,
     PhaseSettings,
@@ -178,3 +214,130 @@ def summary_dict(plan: Plan, returns: Any = None,
     if components is not None:
         out["components"] = components.as_dict()
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The business case: levers, cash flows, returns, break-even, decision
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class BusinessCase:
+    """Everything chapter 5 says about whether the CRM pays, computed once.
+
+    Attributes
+    ----------
+    plan : Plan
+    model : LeverModel
+    levers : DataFrame
+        :meth:`LeverModel.evaluate`: the yearly benefit per lever and segment.
+    benefits : list of Benefit
+        One per lever, then client.yaml's ``benefits.items``: the cash-flow input.
+    flows : DataFrame
+        :func:`crmkit.planning.finance.cash_flows`.
+    returns : Returns
+    break_even : BreakEven
+    decision : Decision
+    suggested : bool
+        The scenarios behind the cost-to-serve lever were suggested by workbook 04.
+    promotions : DataFrame or None
+        Chapter 2's promotion history per segment (the offers' response), None without one.
+    """
+
+    plan: Plan
+    model: LeverModel
+    levers: pd.DataFrame
+    benefits: list[Benefit]
+    flows: pd.DataFrame
+    returns: Returns
+    break_even: BreakEven
+    decision: Decision
+    suggested: bool = False
+    promotions: pd.DataFrame | None = None
+
+    def as_dict(self) -> dict:
+        """The ``implementation`` figures of the case: returns, ``benefits`` (with
+        ``by_lever``), ``break_even``, ``decision``, ``decision_reasons``,
+        ``decision_conditions``, ``cost_lines`` ({total, default})."""
+        figures = lever_figures(self.levers, self.model, self.plan, suggested=self.suggested)
+        figures["client_items"] = len(self.plan.default_benefits)
+        return {**self.returns.as_dict(), "benefits": figures,
+                "break_even": self.break_even.as_dict(), **self.decision.as_dict(),
+                "cost_lines": {"total": self.decision.cost_lines,
+                               "default": self.decision.default_cost_lines}}
+
+    def key_figures(self, fmt: Formatter) -> list[tuple[str, str]]:
+        """``[(label, value)]`` for page one: the decision, the NPV, the break-even, payback."""
+        lang = fmt.lang
+        even = self.break_even
+        if even.value is None:
+            believe = "–"
+        elif even.lever == "retention":
+            key = "decision_believe_points" if even.value >= 0 else "decision_believe_points_fall"
+            believe = t(key, lang, points=fmt.number(abs(even.value), 1))
+        else:
+            believe = t("decision_believe_scale", lang, scale=fmt.number(even.value, 2))
+        return [(t("decision_label", lang), t(f"decision_{self.decision.decision}", lang)),
+                (t("fin_npv", lang), fmt.money(self.returns.npv)),
+                (t("decision_break_even_label", lang), believe),
+                (t("fin_payback", lang), self.returns.payback_text(fmt))]
+
+
+def promotions(transactions: pd.DataFrame | None, customers: pd.DataFrame,
+               as_of: dt.date | None = None) -> pd.DataFrame | None:
+    """Chapter 2's promotion history per segment, or None when transactions have no
+    ``promotion`` column (:func:`crmkit.analysis.profiles.promotion_history`)."""
+    if transactions is None or "promotion" not in transactions.columns:
+        return None
+    from crmkit.analysis.profiles import promotion_history
+
+    segments = customers.assign(customer_id=customers["customer_id"].astype(str)
+                                ).set_index("customer_id")["segment"].astype(str)
+    return promotion_history(transactions.assign(
+        customer_id=transactions["customer_id"].astype(str)), segments, as_of=as_of)
+
+
+def business_case(project: Plan, customers: pd.DataFrame, cost: Any, config: Any,
+                  fmt: Formatter, *, scenario_model: Any = None, scenarios: Any = (),
+                  objective: str | None = None, transactions: pd.DataFrame | None = None,
+                  attributes: pd.DataFrame | None = None, as_of: dt.date | None = None,
+                  suggested: bool = False) -> BusinessCase:
+    """Levers → benefits → cash flows → returns → break-even → decision, in one call.
+
+    Parameters
+    ----------
+    project : Plan
+        From :func:`build`.
+    customers : DataFrame
+        The per-customer table of workbook 02.
+    cost : CostToServe
+        Chapter 3's.
+    config : ClientConfig
+    fmt : Formatter
+        For the decision's reasons.
+    scenario_model, scenarios : optional
+        Workbook 04's model and the plan's scenarios (the cost-to-serve lever, and the
+        retention and margin changes they bring).
+    objective : str, optional
+        Workbook 01's chosen objective (acquisition counts under ``attract``).
+    transactions : DataFrame, optional
+        For the promotion history of the offers' response.
+    attributes : DataFrame, optional
+        customers.csv, for ``levers.consent_attribute``.
+    as_of : date, optional
+    suggested : bool
+        Whether the scenarios were suggested by workbook 04.
+    """
+    history = promotions(transactions, customers, as_of)
+    model = LeverModel.from_tables(customers, cost, config, scenario_model=scenario_model,
+                                   scenarios=scenarios, objective=objective,
+                                   promotions=history, attributes=attributes)
+    frame = model.evaluate()
+    extra = list(project.default_benefits)
+    benefits = [*lever_benefits(frame, project, lang=fmt.lang), *extra]
+    flows = cash_flows(project, benefits)
+    result = returns_of(flows)
+    even = break_even(project, model, extra)
+    verdict = decide(project, benefits, result, even, cost_lines(project, fmt.lang), fmt)
+    return BusinessCase(plan=project, model=model, levers=frame, benefits=benefits, flows=flows,
+                        returns=result, break_even=even, decision=verdict,
+                        suggested=suggested, promotions=history)

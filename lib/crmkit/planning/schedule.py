@@ -24,6 +24,7 @@ from crmkit.settings.project import (
     CATEGORIES,
     CATEGORY_GROUP,
     DEFAULT_COST_SHARES,
+    DEFAULT_HORIZON_MONTHS,
     DEFAULT_STAFF_COST_SHARE,
     MONTHS_PER_WEEK,
     PHASES,
@@ -186,8 +187,9 @@ def build(config: ClientConfig | CrmProject | Mapping | None, scale: Scale, *,
     Parameters
     ----------
     config : ClientConfig, CrmProject or mapping
-        A ClientConfig supplies ``crm_project``, ``as_of`` and the ``assumptions`` defaults
-        (discount rate, horizon); a bare section uses 10 % and 36 months.
+        A ClientConfig supplies ``crm_project``, ``as_of`` and the ``assumptions`` default
+        discount rate (a bare section uses 10 %); the horizon is ``crm_project.horizon_months``
+        after go-live, default 60 (five years).
     scale : Scale
         The client's size (:meth:`Scale.from_workspace`).
     as_of : date, optional
@@ -219,8 +221,9 @@ def build(config: ClientConfig | CrmProject | Mapping | None, scale: Scale, *,
     phases = _schedule(settings)
     launch_start = float(phases.loc[phases["phase"] == "launch", "start_month"].iloc[0])
     go_live = int(math.ceil(launch_start - 1e-9))
-    evaluation = (horizon_months or settings.horizon_months
-                  or getattr(assumptions, "horizon_months", 36))
+    # five years after go-live unless client.yaml says otherwise: the project's life, not the
+    # customers' CLV horizon of ``assumptions``
+    evaluation = horizon_months or settings.horizon_months or DEFAULT_HORIZON_MONTHS
     horizon = max(go_live + evaluation, int(math.ceil(phases["end_month"].max() - 1e-9)))
     rate = discount_rate if discount_rate is not None else (
         settings.discount_rate if settings.discount_rate is not None

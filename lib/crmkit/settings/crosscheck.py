@@ -1,8 +1,9 @@
 """Checks across the sections of ``client.yaml``: every name one section uses, another defines.
 
 Each section is validated on its own by its schema; what no single section can see is whether
-the segment keys under ``relationships:``, ``scenarios:`` and ``crm_project.automation.offers``
-are segments of the chosen segment map, or whether a channel with its own cost rate is a channel
+the segment keys under ``relationships:``, ``scenarios:``, ``crm_project.automation.offers`` and
+``crm_project.levers`` (the segments a lever aims at, and those won-back customers rejoin) are
+segments of the chosen segment map, or whether a channel with its own cost rate is a channel
 the client has. A misspelt ``champs:`` would otherwise fall back silently to defaults, or fail
 half-way through a run; here it is a problem of ``crmkit check`` (exit 2), with the closest valid
 name offered and the message in the client's language.
@@ -34,6 +35,17 @@ def segment_references(config: ClientConfig) -> list[tuple[str, str]]:
                 refs.append((f"scenarios[{i}].changes[{j}].{change.kind}.segment", segment))
     offers = config.crm_project.automation.offers
     refs += [(f"crm_project.automation.offers.{key}", key) for key in offers]
+    levers = config.crm_project.levers
+    for name, lever in (("retention", levers.retention),
+                        ("share_of_customer", levers.share_of_customer),
+                        ("reactivation", levers.reactivation)):
+        refs += [(f"crm_project.levers.{name}.segments[{i}]", key)
+                 for i, key in enumerate(lever.segments or [])]
+    refs += [(f"crm_project.levers.retention.by_segment.{key}", key)
+             for key in levers.retention.by_segment]
+    for key, target in levers.reactivation.rejoin.items():
+        refs.append((f"crm_project.levers.reactivation.rejoin.{key}", key))
+        refs.append((f"crm_project.levers.reactivation.rejoin.{key}", target))
     return refs
 
 

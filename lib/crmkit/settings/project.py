@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -74,6 +74,18 @@ DEFAULT_RISKS: dict[str, tuple[str | None, int, int, str]] = {
 }
 
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+#: Months the returns are evaluated after go-live when client.yaml does not say: five years, the
+#: life a CRM platform is usually depreciated over (the CLV horizon of ``assumptions`` is the
+#: customers' horizon, not the project's).
+DEFAULT_HORIZON_MONTHS = 60
+#: The levers of the business case, in the order they are listed (see
+#: :mod:`crmkit.planning.levers`).
+LEVERS: tuple[str, ...] = ("retention", "share_of_customer", "reactivation", "automation",
+                           "cost_to_serve", "acquisition")
+#: Largest retention change a lever may assume, in points either way: beyond it a plan is not a
+#: plan but a wish (yearly retention lives between 0 and 100 points).
+MAX_RETENTION_POINTS = 50
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,14 +261,15 @@ class OfferSettings(_Strict):
     Attributes
     ----------
     coupon_value : float, optional
-        Value of the coupon in the client's currency; default 5 % of the segment's yearly revenue
-        per customer (of its lifetime spend per year when it bought nothing in the window),
-        rounded to two significant figures.
+        Value of the coupon in the client's currency; default 10 % of the segment's average
+        order, rounded to two significant figures.
     redemption_rate : float
-        Share of the targeted customers still active (``probability_alive``) who redeem it.
+        Share of the active customers who would *not* have ordered within the deadline anyway
+        that the offer converts, before the segment's promotion history scales it (default
+        10 %; :func:`crmkit.planning.automation.level2`).
     uplift : float
-        Extra yearly gross margin a redeeming customer brings, as a share of its own yearly
-        margin (net of what it would have bought anyway).
+        No longer used (the offer's added response now comes from the customer-base model and
+        the promotion history); kept so that older client.yaml files still load.
     deadline_days : int
         Days the coupon is valid from the send date.
     min_probability_alive : float
@@ -306,6 +319,152 @@ class AutomationSettings(_Strict):
         return OfferSettings.model_validate(merged)
 
 
+# --------------------------------------------------------------------------------------------
+# The levers of the business case (crm_project.levers)
+# --------------------------------------------------------------------------------------------
+
+_Points = Annotated[float, Field(ge=-MAX_RETENTION_POINTS, le=MAX_RETENTION_POINTS)]
+
+
+class RetentionLever(_Strict):
+    """Retention: ``points`` more (or, negative, fewer) of yearly retention on the targeted
+    segments.
+
+    Attributes
+    ----------
+    points : float
+        Change of the segments' yearly retention, in percentage points (2 = from 80 % to 82 %).
+        Default 2: a modest, testable gain for a CRM that contacts customers before they lapse.
+    segments : list of str, optional
+        The segments the lever aims at; default every active segment (most customers bought
+        within ``lapse_days``).
+    by_segment : dict
+        ``segment -> points`` for a segment of its own (targeted whatever ``segments`` says).
+    """
+
+    points: float = Field(2.0, ge=-MAX_RETENTION_POINTS, le=MAX_RETENTION_POINTS)
+    segments: list[str] | None = None
+    by_segment: dict[str, _Points] = {}
+
+
+class ShareLever(_Strict):
+    """Share of customer: ``uplift`` more spend (hence margin) from still-active customers.
+
+    ``uplift`` is a share of their yearly margin (0.02 = 2 % more); default 2 %, what
+    personalised level-1 messages are commonly credited with. ``segments`` default: all.
+    """
+
+    uplift: float = Field(0.02, ge=-0.5, le=1.0)
+    segments: list[str] | None = None
+
+
+class ReactivationLever(_Strict):
+    """Reactivation of lapsing segments: a share of the customers reached won back.
+
+    Attributes
+    ----------
+    win_back_rate : float
+        Share of the reached customers won back a year (default 5 %).
+    segments : list of str, optional
+        Default: the lapsing segments (most customers without a purchase for ``lapse_days``).
+    rejoin : dict
+        ``lapsing segment -> the segment a won-back customer rejoins`` (whose value it is
+        counted at); default the active segment with the lowest value per customer (prudent).
+    contact_cost : float
+        Cost of one win-back contact in the client's currency (default 0.5).
+    contacts_per_year : int
+        Win-back contacts each reached customer gets a year (default 2).
+    """
+
+    win_back_rate: float = Field(0.05, ge=0, le=1)
+    segments: list[str] | None = None
+    rejoin: dict[str, str] = {}
+    contact_cost: float = Field(0.5, ge=0)
+    contacts_per_year: int = Field(2, ge=0, le=52)
+
+
+class AutomationLever(_Strict):
+    """Level-2 offers as a lever: the offers of ``crm_project.automation``, sent as campaigns.
+
+    Attributes
+    ----------
+    campaigns_per_year : int
+        Offer campaigns a year (default 4, one a quarter).
+    contact_cost : float
+        Cost of sending one offer (default 0.05 in the client's currency: an e-mail).
+    control_share : float
+        Share of each segment held out as a control group, which gets no offer and measures
+        the response the offer adds (default 10 %); the held-out customers bring no benefit.
+    """
+
+    campaigns_per_year: int = Field(4, ge=0, le=52)
+    contact_cost: float = Field(0.05, ge=0)
+    control_share: float = Field(0.10, ge=0, lt=1)
+
+
+class CostToServeLever(_Strict):
+    """Cost to serve: the avoidable cost the plan's scenarios move (``include: false`` leaves it
+    out)."""
+
+    include: bool = True
+
+
+class AcquisitionLever(_Strict):
+    """Acquisition, counted when the objective is ``attract``.
+
+    Attributes
+    ----------
+    new_customers : int, optional
+        Extra new customers a year; default ``growth`` × the customers acquired in the last year.
+    growth : float
+        Default 10 % more new customers than last year.
+    clv : float, optional
+        Value of a new customer over the horizon; default the mean CLV of the customers
+        acquired in the last year.
+    cost_per_acquisition : float, optional
+        What winning one costs; default a new customer's yearly margin (the rule of thumb that
+        acquisition should pay back within a year).
+    """
+
+    new_customers: int | None = Field(None, ge=0)
+    growth: float = Field(0.10, ge=0, le=5)
+    clv: float | None = Field(None, ge=0)
+    cost_per_acquisition: float | None = Field(None, ge=0)
+
+
+class LeverSettings(_Strict):
+    """The assumptions of each lever of the business case; every default is shown as such.
+
+    ``consent`` is the share of customers who may be contacted for marketing (default 50 %);
+    ``consent_attribute`` a customers.csv column of yes/no (true/false, 1/0) that gives it per
+    customer instead. ``include`` lists the levers counted (default all; acquisition only under
+    the ``attract`` objective).
+    """
+
+    consent: float = Field(0.5, ge=0, le=1)
+    consent_attribute: str | None = Field(None, min_length=1)
+    include: list[Literal["retention", "share_of_customer", "reactivation", "automation",
+                          "cost_to_serve", "acquisition"]] = list(LEVERS)
+    retention: RetentionLever = RetentionLever()
+    share_of_customer: ShareLever = ShareLever()
+    reactivation: ReactivationLever = ReactivationLever()
+    automation: AutomationLever = AutomationLever()
+    cost_to_serve: CostToServeLever = CostToServeLever()
+    acquisition: AcquisitionLever = AcquisitionLever()
+
+
+class DecisionSettings(_Strict):
+    """The go / go-with-conditions / no-go rule (:func:`crmkit.planning.decision.decide`).
+
+    ``benefit_margin``: the case is a plain ``go`` only when the NPV stays positive with every
+    benefit this much lower (default 20 %); ``cost_margin``: … and with every cost this much
+    higher (default 20 %, the usual spread between an estimate and a quote).
+    """
+
+    benefit_margin: float = Field(0.20, ge=0, le=1)
+    cost_margin: float = Field(0.20, ge=0, le=2)
+
+
 CostCategory = Literal["analysis", "design", "hardware", "software", "maintenance",
                        "project_management", "training", "process_reengineering",
                        "learning_new_skills", "process_administration"]
@@ -325,7 +484,7 @@ class CrmProject(_Strict):
     start_date : date, optional
         Project start; default the first day of the month after ``as_of``.
     horizon_months : int, optional
-        Months evaluated after go-live; default ``assumptions.horizon_months``.
+        Months evaluated after go-live; default :data:`DEFAULT_HORIZON_MONTHS` (five years).
     discount_rate : float, optional
         Yearly discount rate of the returns; default ``assumptions.discount_rate``.
     reference_revenue : float, optional
@@ -346,6 +505,9 @@ class CrmProject(_Strict):
     risks : dict
         ``risk -> RiskSettings``: override or extend the default register.
     automation : AutomationSettings
+    levers : LeverSettings
+        The assumptions of the business case's levers.
+    decision : DecisionSettings
     """
 
     start_date: dt.date | None = None
@@ -360,6 +522,8 @@ class CrmProject(_Strict):
     readiness: ReadinessSettings = ReadinessSettings()
     risks: dict[str, RiskSettings] = {}
     automation: AutomationSettings = AutomationSettings()
+    levers: LeverSettings = LeverSettings()
+    decision: DecisionSettings = DecisionSettings()
 
     @field_validator("phases", "risks")
     @classmethod
