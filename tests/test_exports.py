@@ -207,3 +207,43 @@ def test_staging_survives_columns_pyarrow_cannot_type(tmp_path):
     path = exports.write_workbook(tmp_path / "t.xlsx", {"Costs": back}, Formatter("en", "EUR"))
     sheet = openpyxl.load_workbook(path)["Costs"]
     assert [sheet.cell(row=r, column=2).value for r in range(2, 6)] == ["x, y", None, "z", None]
+
+
+def test_target_lists_name_segments_and_interests_in_the_clients_language(tmp_path):
+    from crmkit.planning import automation
+
+    targets = pd.DataFrame({"customer_id": ["=1+1", "C2"], "segment": ["cant_lose", "loyal"],
+                            "interest": ["home", "Galicia"], "interest_source": ["x", "x"],
+                            "message": ["a", "b"]})
+    level_1 = automation.Level1(counts=pd.DataFrame(), targets=targets)
+    paths = exports.save_target_lists(tmp_path, level_1, None, Formatter("es", "EUR"),
+                                      names={"cant_lose": "No se puede perder"})
+    text = paths["level1"].read_text(encoding="utf-8-sig")
+    rows = [line.split(";") for line in text.strip().splitlines()]
+    assert rows[0][:3] == [t("auto_col_customer_id", "es"), t("auto_col_segment", "es"),
+                           t("auto_col_interest", "es")]
+    assert rows[1][:3] == ["'=1+1", "No se puede perder", "hogar"]
+    assert rows[2][1:3] == ["loyal", "Galicia"]  # no name given: the key, as the data has it
+
+
+def test_label_columns_are_written_in_the_language(tmp_path):
+    fmt = Formatter("es", "EUR")
+    frame = pd.DataFrame({"channel": ["phone", "branch", "=cmd"], "n": [1, 2, 3]})
+    table = Table(frame, fmt, {"channel": ("customers", "label"), "n": ("revenue", "integer")})
+    assert list(table.display_frame().iloc[:, 0]) == ["teléfono", "oficina", "=cmd"]
+    book = openpyxl.load_workbook(exports.write_workbook(tmp_path / "t.xlsx", {"x": table}, fmt))
+    sheet = book.worksheets[0]
+    assert [sheet.cell(row=r, column=1).value for r in (2, 3, 4)] == ["teléfono", "oficina",
+                                                                     "'=cmd"]
+    csv = exports.write_csv(tmp_path / "t.csv", table).read_text(encoding="utf-8-sig")
+    assert "teléfono" in csv and "'=cmd" in csv
+
+
+def test_csv_numbers_keep_the_decimals_the_table_shows(tmp_path):
+    fmt = Formatter("en", "EUR")
+    frame = pd.DataFrame({"who": ["-x"], "p": [0.1082008748955516], "m": [1.3848790249065894],
+                          "n": [-2.54]})
+    table = Table(frame, fmt, {"who": ("customers", "text"), "p": ("share", "pct"),
+                               "m": ("revenue", "money:2"), "n": ("value", "number:1")})
+    lines = exports.write_csv(tmp_path / "t.csv", table).read_text(encoding="utf-8-sig")
+    assert lines.splitlines()[1] == "'-x,0.108,1.38,-2.5"

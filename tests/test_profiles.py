@@ -10,7 +10,7 @@ import pytest
 
 from crmkit.analysis import profiles
 from crmkit.analysis.rfm import rfm_table
-from crmkit.core.i18n import Formatter
+from crmkit.core.i18n import Formatter, value_label
 from crmkit.delivery.charts import segments as charts
 
 AS_OF = dt.date(2024, 12, 31)
@@ -282,7 +282,9 @@ def test_profile_charts_in_both_languages():
         assert len(sat.data) == 5 and sat.data[4].marker.color == "#123456"
         mix = charts.category_mix_heatmap(profiles.consumption_mix(tx(), segments()), fmt,
                                           names=names, **brand)
-        assert list(mix.data[0].x) == ["apparel", "home", "beauty"]
+        # Values from the data reach the chart in the report's language.
+        assert list(mix.data[0].x) == [value_label(c, lang) for c in ("apparel", "home",
+                                                                      "beauty")]
         mix = profiles.typological_mix(customers(), segments(), "region")
         fig = charts.typology_heatmap(mix, fmt, "Region <i>", names=names, **brand)
         assert "Region &lt;i&gt;" in fig.layout.title.text

@@ -95,3 +95,31 @@ def test_a_missing_figure_in_the_prose_fails_loudly(tmp_path):
 
 def test_escape_markdown_neutralises_markup():
     assert escape_markdown("*a* [b](c) <d>") == r"\*a\* \[b\]\(c\) \<d\>"
+
+
+def test_a_wide_table_is_split_with_its_first_column_repeated():
+    import pandas as pd
+
+    from crmkit.core.i18n import Formatter
+    from crmkit.delivery.tables import MAX_COLUMNS, Table
+
+    columns = {f"c{i}": ("value", "number") for i in range(12)}
+    columns = {"segment": ("customers", "text"), **columns}
+    frame = pd.DataFrame({c: [1.0, 2.0] for c in columns} | {"segment": ["A", "B"]})
+    table = Table(frame, Formatter("en", "EUR"), columns, caption="Wide")
+    groups = table.column_groups()
+    assert len(groups) > 1 and all(g[0] == "segment" for g in groups)
+    assert all(len(g) <= MAX_COLUMNS for g in groups)
+    assert sorted({c for g in groups for c in g}) == sorted(columns)
+    html = table.to_html()
+    assert html.count("<table") == len(groups) and "Wide (continued)" in html
+    narrow = Table(frame, Formatter("en", "EUR"), dict(list(columns.items())[:4]))
+    assert narrow.to_html().count("<table") == 1
+
+
+def test_print_css_repeats_headers_and_keeps_charts_whole(tmp_path):
+    html = render_report([_notebook(tmp_path)], RESULTS, _config(), "en")
+    css = html.split("@media print", 1)[1].split("</style>", 1)[0]
+    assert "thead { display: table-header-group; }" in css
+    assert re.search(r"\.crm-chart \{[^}]*break-inside: avoid", css)
+    assert "overflow: visible" in css and "overflow-x: auto" not in html.split("</style>")[0]

@@ -4,6 +4,11 @@ Every word a client reads comes from a message catalogue in ``lib/crmkit/message
 each key carries its English and Spanish text side by side (a test fails when one is missing).
 Numbers, currency and dates are formatted with Babel's CLDR data, so Spanish reports read
 ``1.234,50 €`` and ``5 de marzo de 2026`` and English ones ``€1,234.50`` and ``5 March 2026``.
+
+Counted words follow CLDR's plural rules: a message ``key`` may have a ``key_one`` sibling, the
+singular, which :func:`t` (for a message with one numeric value) and :func:`tn` pick when the
+count is one ("1 month", "1 mes"; "2 months", "2 meses"). A figure that rounds to zero is shown
+without a sign ("0 €", never "-0 €").
 """
 
 from __future__ import annotations
@@ -50,8 +55,64 @@ def catalogue() -> dict[str, dict[str, str]]:
     return merged
 
 
+#: Suffix of the singular form of a counted message (``sum_months`` / ``sum_months_one``).
+ONE = "_one"
+#: Suffix of the plural where a catalogue names both forms (``check_noun_line_one`` /
+#: ``check_noun_line_many``); :func:`tn` takes either spelling.
+MANY = "_many"
+
+
+def plural_form(count, lang: str) -> str:
+    """CLDR plural category of ``count`` in ``lang``: ``"one"`` or ``"other"``.
+
+    Spanish has a third category (``many``, for a million and its multiples) that reads like
+    ``other`` ("1.000.000 de meses" is beyond what a report counts), so it is folded into it.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"language {lang!r}; expected one of {LANGUAGES}")
+    return "one" if _locale(LOCALES[lang]).plural_form(abs(count)) == "one" else "other"
+
+
+@functools.cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def tn(key: str, count, lang: str, /, **values) -> str:
+    """Translate a counted message: ``key_one`` when ``count`` is one in ``lang``, else ``key``.
+
+    Parameters
+    ----------
+    key : str
+        The message of the plural (``"{months} months"``, or ``key + "_many"``); its singular
+        is ``key + "_one"``.
+    count : int or float
+        What is counted (only chooses the form; pass the formatted figure in ``values``).
+    lang : {"en", "es"}
+    """
+    messages = catalogue()
+    if plural_form(count, lang) == "one" and key + ONE in messages:
+        key = key + ONE
+    elif key not in messages and key + MANY in messages:
+        key = key + MANY
+    return t(key, lang, **values)
+
+
 def t(key: str, lang: str, **values) -> str:
-    """Translate ``key`` into ``lang``, filling ``{placeholders}`` with ``values``."""
+    """Translate ``key`` into ``lang``, filling ``{placeholders}`` with ``values``.
+
+    A message with a singular sibling (``key_one``) whose values hold exactly one number is
+    counted by that number: ``t("sum_months", "en", months=1)`` reads "1 month". With the
+    figure already formatted as text, use :func:`tn`.
+    """
+    if values and key + ONE in catalogue():
+        counts = [v for v in values.values() if _is_count(v)]
+        if len(counts) == 1 and plural_form(counts[0], lang) == "one":
+            key = key + ONE
     try:
         text = catalogue()[key][lang]
     except KeyError:
@@ -59,6 +120,43 @@ def t(key: str, lang: str, **values) -> str:
             raise ValueError(f"language {lang!r}; expected one of {LANGUAGES}") from None
         raise KeyError(f"no message '{key}' in lib/crmkit/messages/") from None
     return text.format(**values) if values else text
+
+
+#: Prefix of the catalogue entries that name a value found in client data (a channel, a
+#: category, a customer attribute): ``data_phone`` is "phone" / "teléfono".
+DATA_PREFIX = "data_"
+
+
+def data_key(value) -> str:
+    """The catalogue key of a data value: ``"Face to face"`` -> ``"data_face_to_face"``."""
+    return DATA_PREFIX + "_".join(str(value).strip().lower().replace("-", " ").split())
+
+
+def value_label(value, lang: str) -> str:
+    """A value from the client's data as the client reads it in ``lang``.
+
+    Codes that exports commonly use (channels such as ``web``, ``phone``, ``branch``; product
+    categories; attribute codes such as ``female``) are translated through the ``data_*``
+    entries of the catalogue; anything else is the client's own word and is shown as written.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    key = data_key(value)
+    if key in catalogue():
+        return t(key, lang)
+    return str(value)
+
+
+#: Currencies of the territories whose paper is US Letter in CLDR's ``paperSize`` data (BZ, CA,
+#: CL, CO, CR, GT, MX, NI, PA, PH, PR, SV, US, VE); a client's settings name a language and a
+#: currency, not a territory, so the currency stands for it.
+LETTER_CURRENCIES = frozenset({"BZD", "CAD", "CLP", "COP", "CRC", "GTQ", "MXN", "NIO", "PAB",
+                               "PHP", "USD", "VES", "VEF"})
+
+
+def paper_size(currency: str) -> str:
+    """``"Letter"`` where the client's territory prints on US Letter, else ``"A4"``."""
+    return "Letter" if str(currency).upper() in LETTER_CURRENCIES else "A4"
 
 
 def translate_labels(labels: Mapping[str, str] | list[str], lang: str) -> dict[str, str]:
@@ -91,10 +189,25 @@ class Formatter:
     def _missing(value) -> bool:
         return value is None or (isinstance(value, float) and math.isnan(value))
 
+    @staticmethod
+    def _unsigned_zero(value, decimals: int):
+        """``value``, or a plain 0 when it rounds to zero at ``decimals`` places.
+
+        -0.2 shown with no decimals would read "-0" (and -0.4 € "-0 €"): a sign on a figure that
+        reads as nothing suggests a loss that is not there.
+        """
+        try:
+            if round(float(value), decimals) == 0:
+                return 0
+        except (TypeError, ValueError):
+            pass
+        return value
+
     def number(self, value, decimals: int = 0) -> str:
         """``1234.5 -> "1,234.5"`` (en) or ``"1234,5"`` / ``"1.234,5"`` (es)."""
         if self._missing(value):
             return "–"
+        value = self._unsigned_zero(value, decimals)
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return babel_numbers.format_decimal(value, format=pattern, locale=self.locale)
 
@@ -102,7 +215,8 @@ class Formatter:
         """Amount in the client's currency: ``€1,235`` (en), ``1235 €`` (es)."""
         if self._missing(value):
             return "–"
-        pattern = Locale.parse(self.locale).currency_formats["standard"].pattern
+        value = self._unsigned_zero(value, decimals)
+        pattern = _locale(self.locale).currency_formats["standard"].pattern
         if ";" in pattern:  # keep the positive pattern; Babel adds the minus sign itself
             pattern = pattern.split(";")[0]
         pattern = pattern.replace("#,##0.00", "#,##0" + ("." + "0" * decimals if decimals else ""))
@@ -113,6 +227,7 @@ class Formatter:
         """A share ``0.123 -> "12%"`` (en) or ``"12 %"`` (es)."""
         if self._missing(value):
             return "–"
+        value = self._unsigned_zero(value, decimals + 2)  # a share: 0.004 is "0%"
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
         text = babel_numbers.format_percent(value, format=pattern, locale=self.locale)
         return text.replace("%", "\u00a0%") if self.lang == "es" else text
@@ -133,6 +248,15 @@ class Formatter:
 
     def currency_symbol(self) -> str:
         return babel_numbers.get_currency_symbol(self.currency, locale=self.locale)
+
+    @property
+    def paper(self) -> str:
+        """The client's paper size: :func:`paper_size` of the currency."""
+        return paper_size(self.currency)
+
+    def plotly_locale(self) -> str:
+        """Plotly's ``config.locale`` for the language (month names, toolbar tooltips)."""
+        return "es" if self.lang == "es" else "en"
 
     def plotly_separators(self) -> str:
         """Plotly's ``layout.separators``: decimal mark then thousands mark."""

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crmkit.core.i18n import Formatter, catalogue, t
+from crmkit.core.i18n import Formatter, catalogue, t, value_label
 from crmkit.delivery import SECTIONS
 from crmkit.delivery.tables import Table
 from crmkit.planning import automation
@@ -174,6 +174,10 @@ def _columns(item: Table | pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[
         columns = list(item.columns)
         headers = [item.header(c) for c in columns]
         kinds = [item.columns[c][1] for c in columns]
+        for column, kind in zip(columns, kinds, strict=True):
+            if kind.partition(":")[0] == "label":  # codes from the data, in the language
+                frame[column] = [None if v is None or (isinstance(v, float) and v != v)
+                                 else value_label(v, item.fmt.lang) for v in frame[column]]
         if item.index:
             frame = frame.reset_index()
             first = frame.columns[0]
@@ -298,13 +302,20 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
     ----------
     path : path
     frame : DataFrame or Table
-        A Table is written with its raw values and translated headers.
+        A Table is written with translated headers, and its numbers rounded to the decimals it
+        shows (money to cents), so that a spreadsheet reads 0.108, not 0.1082008748955516.
     sep, decimal, encoding : str
     index : bool
         Write the index as a first column.
     """
     if isinstance(frame, Table):
-        data, headers, _ = _columns(frame, frame.fmt.lang)
+        data, headers, kinds = _columns(frame, frame.fmt.lang)
+        data = data.copy()
+        for column, kind in zip(data.columns, kinds, strict=True):
+            places = _csv_places(kind)
+            if places is not None and pd.api.types.is_numeric_dtype(data[column]) \
+                    and not pd.api.types.is_bool_dtype(data[column]):
+                data[column] = data[column].round(places)
         frame = data.set_axis(headers, axis=1)
         index = False
     out = frame.reset_index() if index else frame.copy()
@@ -321,6 +332,22 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
     out.to_csv(path, sep=sep, decimal=decimal, encoding=encoding, index=False,
                lineterminator="\r\n")
     return path
+
+
+def _csv_places(kind: str) -> int | None:
+    """Decimals a Table column keeps in a CSV: those it shows (a share keeps two more, being a
+    fraction: 0.108 is the "10.8 %" shown); None leaves the value as it is."""
+    name, _, decimals = kind.partition(":")
+    places = int(decimals) if decimals else None
+    if name == "money":
+        return 2 if places is None else places
+    if name == "pct":
+        return (1 if places is None else places) + 2
+    if name == "number":
+        return 1 if places is None else places
+    if name in ("integer", "score"):
+        return 0
+    return None
 
 
 def _csv_text(value: Any) -> Any:
@@ -450,14 +477,17 @@ def staged_tables(folder: str | Path, fmt: Formatter) -> dict[str, Table]:
 
 def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
                       level_2: automation.Level2 | None,
-                      fmt: Formatter) -> dict[str, Path]:
+                      fmt: Formatter, *, names: Mapping[str, str] | None = None
+                      ) -> dict[str, Path]:
     """Write the target lists as CSV files a spreadsheet or campaign tool opens safely.
 
     ``level1.csv`` (who gets which message) and, with level 2, ``level2.csv`` (who gets which
     coupon), headers in ``fmt``'s language, through :func:`write_csv`: any
     client
     text a spreadsheet would read as a formula (a customer id ``=HYPERLINK(…)``) is neutralised.
-    Spanish lists use ``;`` and a decimal comma, as a Spanish Excel expects.
+    Spanish lists use ``;`` and a decimal comma, as a Spanish Excel expects. The client reads
+    segment names, not keys (``Loyal``, not ``loyal``), and interests in the language
+    (:func:`crmkit.core.i18n.value_label`).
 
     Parameters
     ----------
@@ -465,6 +495,9 @@ def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
         Where to write (``RUN_DIR/target_lists``); None writes nothing (no run folder).
     level_1, level_2 : Level1, Level2
     fmt : Formatter
+    names : mapping of segment key -> name, optional
+        The segments' names in the report's language; by default those level 2 gives, and a
+        key without a name is written as it is.
 
     Returns
     -------
@@ -474,7 +507,27 @@ def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
         return {}
     folder = Path(folder)
     sep, decimal = (";", ",") if fmt.lang == "es" else (",", ".")
+    known = {}
+    if level_2 is not None and {"segment", "segment_name"} <= set(level_2.segments.columns):
+        known = dict(zip(level_2.segments["segment"].astype(str),
+                         level_2.segments["segment_name"].astype(str), strict=True))
+    known.update({str(k): str(v) for k, v in (names or {}).items()})
+
+    def readable(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        if "segment_name" in frame.columns and "segment" in frame.columns:
+            frame["segment"] = frame["segment_name"].where(frame["segment_name"].notna(),
+                                                           frame["segment"])
+        elif "segment" in frame.columns:
+            frame["segment"] = [known.get(str(v), v) if v is not None else v
+                                for v in frame["segment"]]
+        if "interest" in frame.columns:
+            frame["interest"] = [v if v is None or (isinstance(v, float) and v != v)
+                                 else value_label(v, fmt.lang) for v in frame["interest"]]
+        return frame
+
     def table(frame: pd.DataFrame, columns: dict) -> Table:
+        frame = readable(frame)
         return Table(frame, fmt, {c: v for c, v in columns.items() if c in frame.columns})
 
     lists = {"level1": table(level_1.targets, automation.LEVEL1_TARGET_COLUMNS)}

@@ -6,13 +6,22 @@ be printed by a browser that runs JavaScript — a plain HTML-to-PDF converter w
 boxes. Chromium's own ``--print-to-pdf`` does it; ``--virtual-time-budget`` lets the page's
 scripts run (and plotly draw) before printing, and ``--run-all-compositor-stages-before-draw``
 makes sure what was drawn is what is printed. The print CSS of the report template already puts
-each chapter on a new page and keeps charts and table rows whole.
+each chapter on a new page, sets the paper (A4 or US Letter), repeats table headers and keeps
+charts and table rows whole.
+
+Plotly draws a chart at the width of the browser window when the page loads, and does not redraw
+it when the page is laid out for paper: a chart drawn for a wide window would be cut at the page's
+right edge. So the browser prints a copy of the report (in a temporary folder) with
+:data:`PRINT_SCRIPT`, which redraws every chart at the width of the printed page (from the
+``data-print-width-mm`` of the report's ``<html>``), its plotting area a little lower than on
+screen (:data:`PRINT_HEIGHT`, titles and tick labels keep their room), so that two charts share
+a page more often.
 
 Charts print as drawn (checked by ``tests/test_pdf.py``, which renders the pages to PNG and looks
 for the chart's colours). ``static_charts=True`` is a fallback for browsers that print a chart
-before plotly has drawn it: a print-only copy of the HTML in a temporary folder gets a small
-script that replaces every chart by a static SVG image (``Plotly.toImage``) once the page has
-loaded. ``report.html`` itself is never modified.
+before plotly has drawn it: the print copy also gets a small script that replaces every chart
+by a static SVG image (``Plotly.toImage``) once the page has loaded. ``report.html`` itself
+is never modified.
 
 When no Chromium is installed, :func:`print_pdf` returns None and the caller prints the one-line
 notice ``t("pdf_unavailable", lang)``; a browser that fails or hangs is stopped after ``timeout``
@@ -29,14 +38,39 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "STATIC_CHARTS_SCRIPT", "chromium_command", "chromium_path",
-           "print_pdf"]
+__all__ = ["CANDIDATES", "PRINT_HEIGHT", "PRINT_SCRIPT", "STATIC_CHARTS_SCRIPT",
+           "chromium_command", "chromium_path", "print_pdf"]
 
 log = logging.getLogger(__name__)
 
 #: Browsers looked for, in order: Debian's Chromium first, then names on PATH.
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome",
               "google-chrome-stable")
+
+#: The plotting area of a chart is printed this much lower than on screen, but not below
+#: PRINT_MIN_PLOT pixels; titles, tick labels and the legend keep their size and room.
+PRINT_HEIGHT = 0.7
+PRINT_MIN_PLOT = 170
+
+#: Injected into every print copy: each chart is redrawn at the printed page's width (96 CSS
+#: pixels an inch) before anything else runs on load (it is the first load listener).
+PRINT_SCRIPT = """<script>
+window.addEventListener("load", function () {
+  if (!window.Plotly) { return; }
+  var mm = parseFloat(document.documentElement.getAttribute("data-print-width-mm") || "184");
+  var width = Math.floor(mm * 96 / 25.4);
+  document.querySelectorAll(".crm-chart").forEach(function (div) {
+    if (!div.layout) { return; }
+    // Only the plotting area is made lower: titles, tick labels and legend keep their room.
+    var full = div.layout.height || 420;
+    var size = div._fullLayout && div._fullLayout._size;
+    var plot = size && size.h > 0 ? size.h : full * 0.6;
+    var height = Math.round(full - plot + Math.max(plot * HEIGHT, Math.min(plot, MIN_PLOT)));
+    div.style.width = width + "px";
+    Plotly.relayout(div, {width: width, height: height, autosize: false});
+  });
+});
+</script>""".replace("MIN_PLOT", str(PRINT_MIN_PLOT)).replace("HEIGHT", str(PRINT_HEIGHT))
 
 #: Injected into the print copy with ``static_charts=True``: each plotly chart becomes an SVG
 #: image of the same size, so the printout does not depend on when plotly finishes drawing.
@@ -120,16 +154,14 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float = 1
         raise FileNotFoundError(f"no report to print at {html_path}")
     with tempfile.TemporaryDirectory(prefix="crmkit-pdf-") as tmp:
         tmp_dir = Path(tmp)
-        source = html_path
-        if static_charts:
-            text = html_path.read_text(encoding="utf-8")
-            marker = text.rfind("</body>")
-            if marker >= 0:
-                text = text[:marker] + STATIC_CHARTS_SCRIPT + text[marker:]
-            # Beside the original would let relative links resolve; the report has none (it is
-            # self-contained), so the temporary folder is enough and nothing is left behind.
-            source = tmp_dir / html_path.name
-            source.write_text(text, encoding="utf-8")
+        text = html_path.read_text(encoding="utf-8")
+        scripts = PRINT_SCRIPT + (STATIC_CHARTS_SCRIPT if static_charts else "")
+        marker = text.rfind("</body>")
+        text = text[:marker] + scripts + text[marker:] if marker >= 0 else text + scripts
+        # Beside the original would let relative links resolve; the report has none (it is
+        # self-contained), so the temporary folder is enough and nothing is left behind.
+        source = tmp_dir / html_path.name
+        source.write_text(text, encoding="utf-8")
         partial = tmp_dir / "report.pdf"
         command = chromium_command(browser, source, partial, tmp_dir / "profile")
         returncode, stderr = _run(command, timeout)

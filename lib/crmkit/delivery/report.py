@@ -9,6 +9,13 @@ Why not nbconvert's HTML exporter: it renders one notebook per document, cannot 
 the other language, and draws plotly's JSON output only with require.js and a CDN. The pieces it
 would give us here (markdown, escaping) come from markdown-it-py and Jinja, which nbconvert itself
 builds on.
+
+Charts are drawn with the shared plotly config (:func:`crmkit.delivery.charts.plotly_config`: zoom
+and PNG download, no Plotly Cloud button, no logo) and, in Spanish, plotly's Spanish locale,
+embedded once beside plotly.js. Tables wider than the page are split by
+:mod:`crmkit.delivery.tables`; the print CSS sets the paper (A4, or US Letter where the client's
+territory uses it: :func:`crmkit.core.i18n.paper_size`), repeats a table's header on every page
+it runs over and never breaks a chart.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from markdown_it import MarkdownIt
 from crmkit import __version__
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
+from crmkit.delivery.charts import finish, plotly_config, plotly_locale_js
 from crmkit.delivery.summary import executive_summary
 from crmkit.settings.client import ClientConfig
 
@@ -36,6 +44,9 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 LANGUAGE_TAG = "lang-"
 #: Cells tagged so never reach the client (e.g. a consultant's scratch cell).
 SKIP_TAG = "report-skip"
+#: Width of each paper in millimetres, and the side margins of the print CSS (``@page``).
+PAPER_WIDTH_MM = {"A4": 210.0, "Letter": 215.9}
+PRINT_SIDE_MARGINS_MM = 2 * 13
 _MD_SPECIALS = re.compile(r"([\\`*_{}\[\]<>()#+\-!|~])")
 
 
@@ -101,18 +112,24 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render_output(output: dict, charts: _ChartCounter) -> str:
-    """HTML of one code-cell output: a chart, a table, an image; stdout and logs are dropped."""
+def render_output(output: dict, charts: _ChartCounter, lang: str = "en") -> str:
+    """HTML of one code-cell output: a chart, a table, an image; stdout and logs are dropped.
+
+    A chart gets the report's config (:func:`~crmkit.delivery.charts.plotly_config` in ``lang``)
+    whatever config the kernel gave it, and the theme's last pass
+    (:func:`~crmkit.delivery.charts.finish`), which a chart already finished in the kernel
+    takes unchanged.
+    """
     if output.get("output_type") not in ("display_data", "execute_result"):
         return ""
     data = output.get("data", {})
     if PLOTLY_MIME in data:
-        figure = data[PLOTLY_MIME]
+        figure = finish(data[PLOTLY_MIME], lang)
         chart_id = charts.next_id()
         return (f'<div class="crm-chart" id="{chart_id}"></div><script>Plotly.newPlot('
                 f'"{chart_id}",{_script_json(figure.get("data", []))},'
                 f'{_script_json(figure.get("layout", {}))},'
-                '{"responsive":true,"displayModeBar":false});</script>')
+                f'{_script_json(plotly_config(lang))});</script>')
     if "text/html" in data:
         # Produced by crmkit's tables, which escape every cell (see crmkit.delivery.tables).
         return f'<div class="crm-output">{"".join(data["text/html"])}</div>'
@@ -142,7 +159,7 @@ def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Envir
             text = env.from_string(cell.source).render(**results)
             parts.append(_markdown().render(text))
         elif cell.cell_type == "code":
-            parts.extend(render_output(o, charts) for o in cell.get("outputs", []))
+            parts.extend(render_output(o, charts, lang) for o in cell.get("outputs", []))
     body = "".join(parts)
     title = slug
     headings: list[tuple[str, str]] = []
@@ -166,7 +183,8 @@ def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Envir
 
 
 def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig, lang: str,
-                  *, generated: dt.datetime | None = None, as_of: dt.date | None = None) -> str:
+                  *, generated: dt.datetime | None = None, as_of: dt.date | None = None,
+                  paper: str | None = None) -> str:
     """Build ``report.html`` from the executed workbooks of a run.
 
     Parameters
@@ -180,6 +198,8 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
         When the run was made (the cover's date).
     as_of : date, optional
         The date the client's data runs to.
+    paper : {"A4", "Letter"}, optional
+        The printed page; default the client's (:attr:`~crmkit.core.i18n.Formatter.paper`).
 
     Returns
     -------
@@ -187,6 +207,9 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
         A complete, self-contained HTML document.
     """
     fmt = Formatter(lang, config.currency)
+    paper = paper or fmt.paper
+    if paper not in ("A4", "Letter"):
+        raise ValueError(f"paper {paper!r}; expected A4 or Letter")
     env = prose_environment(fmt)
     context = {**results, "client": {"name": config.name, "industry": config.industry,
                                      "currency": config.currency}}
@@ -207,8 +230,15 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
         t=lambda key, **kw: t(key, lang, **kw),
         generated=fmt.date(generated.date()), as_of=fmt.date(as_of) if as_of else None,
         plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()) if charts.n else "",
+        plotly_locale=jinja2.utils.markupsafe.Markup(_script_text(plotly_locale_js(lang)))
+        if charts.n else "",
+        paper=paper, print_width_mm=f"{PAPER_WIDTH_MM[paper] - PRINT_SIDE_MARGINS_MM:.1f}",
         version=__version__,
     )
+
+
+def _script_text(text: str) -> str:
+    return text.replace("</script", "<\\/script")
 
 
 @functools.cache

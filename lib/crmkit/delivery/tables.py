@@ -3,6 +3,10 @@
 A :class:`Table` wraps a DataFrame with a kind per column (money, pct, number, integer, date,
 text). In a notebook it renders as HTML; the report keeps that HTML; the raw frame stays available
 for exports. Every cell is escaped here, so a customer called ``<script>`` is shown as text.
+
+A table with more columns than fit a page (:data:`MAX_COLUMNS`) is shown as several tables of
+the same rows, each starting with the table's first column (the segment, the year …), so no
+column is ever cut off at the edge of a card or a printed page; the export keeps it whole.
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from crmkit.core.i18n import Formatter, t
+from crmkit.core.i18n import Formatter, t, value_label
 
-KINDS = ("text", "figure", "money", "pct", "number", "integer", "date", "score")
+KINDS = ("text", "label", "figure", "money", "pct", "number", "integer", "date", "score")
+NUMERIC_KINDS = frozenset({"figure", "money", "pct", "number", "integer", "score"})
+#: The most columns one table shows (its first column included): seven columns of figures fit
+#: an A4 page in portrait and a report card; a wider table is split (see the module docstring).
+MAX_COLUMNS = 7
 
 
 class Table:
@@ -28,8 +36,10 @@ class Table:
         Language and currency.
     columns : mapping of column -> (message key, kind)
         Which columns to show, in order, with the message key of their header and their kind.
-        Kind is one of ``text, figure, money, pct, number, integer, date, score``; ``number:1``
-        asks for one decimal; ``figure`` is text already formatted as a number (right-aligned).
+        Kind is one of ``text, label, figure, money, pct, number, integer, date, score``;
+        ``number:1`` asks for one decimal; ``figure`` is text already formatted as a number
+        (right-aligned); ``label`` is a code from the client's data (a channel, a category)
+        shown through :func:`crmkit.core.i18n.value_label`.
     caption : str, optional
         Already translated.
     """
@@ -62,6 +72,8 @@ class Table:
             return self.fmt.number(value, 0)
         if name == "date":
             return self.fmt.date(value, style="medium")
+        if name == "label":
+            return value_label(value, self.fmt.lang)
         return str(value)
 
     def display_frame(self) -> pd.DataFrame:
@@ -71,24 +83,55 @@ class Table:
             out[self.header(column)] = [self.cell(v, kind) for v in self.frame[column]]
         return out
 
+    def column_groups(self) -> list[list[str]]:
+        """The columns of each table shown: one group, or several when the table is too wide.
+
+        Every group after the first starts again with the first column (unless the row labels
+        come from the index, which every part shows), and the groups are as even as they can
+        be, so that no part is a lone column.
+        """
+        columns = list(self.columns)
+        room = MAX_COLUMNS - (1 if self.index else 0)
+        if len(columns) <= room:
+            return [columns]
+        key, rest = ([], columns) if self.index else ([columns[0]], columns[1:])
+        per = room - len(key)
+        parts = -(-len(rest) // per)
+        size = -(-len(rest) // parts)
+        return [key + rest[i:i + size] for i in range(0, len(rest), size)]
+
     def to_html(self) -> str:
-        numeric = {"figure", "money", "pct", "number", "integer", "score"}
-        heads = "".join(
-            f'<th class="{"num" if kind.partition(":")[0] in numeric else "txt"}">'
-            f"{html.escape(self.header(col))}</th>"
-            for col, (_, kind) in self.columns.items())
+        groups = self.column_groups()
+        parts = [self._html_part(columns, first=n == 0, wide=len(columns) >= 6)
+                 for n, columns in enumerate(groups)]
+        if len(parts) == 1:
+            return parts[0]
+        return f'<div class="crm-table-parts">{"".join(parts)}</div>'
+
+    def _html_part(self, columns: list[str], *, first: bool, wide: bool) -> str:
+        def css(kind: str) -> str:
+            return "num" if kind.partition(":")[0] in NUMERIC_KINDS else "txt"
+
+        heads = "".join(f'<th class="{css(self.columns[col][1])}" scope="col">'
+                        f"{html.escape(self.header(col))}</th>" for col in columns)
         rows = []
         for label, row in self.frame.iterrows():
             cells = []
             if self.index:
-                cells.append(f'<th class="txt">{html.escape(str(label))}</th>')
-            for col, (_, kind) in self.columns.items():
-                css = "num" if kind.partition(":")[0] in numeric else "txt"
-                cells.append(f'<td class="{css}">{html.escape(self.cell(row[col], kind))}</td>')
+                cells.append(f'<th class="txt" scope="row">{html.escape(str(label))}</th>')
+            for col in columns:
+                kind = self.columns[col][1]
+                cells.append(f'<td class="{css(kind)}">'
+                             f"{html.escape(self.cell(row[col], kind))}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
-        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        caption = ""
+        if self.caption:
+            text = self.caption if first else t("table_continued", self.fmt.lang,
+                                                caption=self.caption)
+            caption = f"<caption>{html.escape(text)}</caption>"
         corner = "<th></th>" if self.index else ""
-        return (f'<table class="crm-table">{caption}<thead><tr>{corner}{heads}</tr></thead>'
+        classes = "crm-table crm-table-wide" if wide else "crm-table"
+        return (f'<table class="{classes}">{caption}<thead><tr>{corner}{heads}</tr></thead>'
                 f"<tbody>{''.join(rows)}</tbody></table>")
 
     def _repr_html_(self) -> str:

@@ -16,14 +16,14 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from crmkit.core.i18n import Formatter, t
+from crmkit.core.i18n import Formatter, t, tn
 from crmkit.planning.costs import category_name
 from crmkit.planning.costs import costs_by_year as _costs_by_year
 from crmkit.planning.costs import tco as _tco
 from crmkit.planning.schedule import Plan, phase_name
 from crmkit.settings.project import CATEGORIES
 
-from . import PLOTLY_MIME, Chart, figure, label_axes, palette, safe
+from . import BOTTOM_LEGEND, PLOTLY_MIME, Chart, figure, label_axes, palette, safe
 
 __all__ = ["PLOTLY_MIME", "costs", "cumulative_cash_flow", "npv_tornado",
            "offer_roi", "readiness", "risk_matrix", "timeline"]
@@ -33,8 +33,14 @@ PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
 #: Risk levels keep their meaning whatever the client's brand.
 LEVEL_COLOURS = {"low": "#81b29a", "medium": "#f2cc8f", "high": "#b23a48"}
-#: Under the plot, so that the marks annotated above it (go-live, payback, base NPV) stay legible.
-BOTTOM_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.2, "yanchor": "top"}
+# Legends go under the plot (the theme's BOTTOM_LEGEND), so that the marks annotated above it
+# (go-live, payback, base NPV) stay legible.
+
+
+def _months(months: float, fmt: Formatter) -> str:
+    """"1 month", "2.5 months", "1 mes": the count with its word in the right number."""
+    text = fmt.number(months, 1 if months % 1 else 0)
+    return tn("unit_months", months, fmt.lang, n=text)
 
 
 def _iso(day: dt.date) -> str:
@@ -63,14 +69,13 @@ def timeline(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
     durations = [(pd.Timestamp(e) - pd.Timestamp(s)).total_seconds() * 1000
                  for s, e in zip(phases["start"], ends, strict=True)]
     hover = [f"{n}<br>{fmt.date(s, 'medium')} – {fmt.date(f, 'medium')}"
-             f"<br>{fmt.number(m, 1)} {t('plan_months_unit', lang)}"
+             f"<br>{_months(m, fmt)}"
              for n, s, f, m in zip(names, phases["start"], phases["finish"], phases["months"],
                                    strict=True)]
     fig.add_bar(y=names, x=durations, base=[_iso(s) for s in phases["start"]], orientation="h",
                 marker_color=[colours[1] if p == "launch" else colours[0]
                               for p in phases["phase"]],
-                text=[f"{fmt.number(m, 1 if m % 1 else 0)} {t('plan_months_unit', lang)}"
-                      for m in phases["months"]],
+                text=[_months(m, fmt) for m in phases["months"]],
                 textposition="inside", insidetextanchor="middle", hovertext=hover,
                 hoverinfo="text", showlegend=False)
     go_live = _iso(plan.go_live_date)
@@ -96,7 +101,7 @@ def costs(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
               else t("plan_year_label_partial", lang, year=y, months=months[y]) for y in years]
     colours = palette(primary, accent, n=len(CATEGORIES))
     fig = figure(fmt, t("plan_chart_costs_title", lang), primary=primary, accent=accent,
-                 height=460)
+                 height=540)
     for colour, category in zip(colours, CATEGORIES, strict=True):
         values = table.loc[category, years].astype(float)
         if not values.abs().sum():
@@ -104,8 +109,9 @@ def costs(plan: Plan, fmt: Formatter, *, primary: str = PRIMARY,
         name = category_name(category, lang)
         fig.add_bar(x=labels, y=values.to_numpy(), name=name, marker_color=colour,
                     hovertemplate=f"{name}<br>%{{x}}: %{{y:,.0f}}<extra></extra>")
-    fig.update_layout(barmode="stack", legend={"orientation": "v", "x": 1.02, "xanchor": "left",
-                                               "y": 1, "yanchor": "top"})
+    # The theme's legend under the plot: beside it, a dozen categories would squeeze the bars and
+    # run into the title on a narrow page.
+    fig.update_layout(barmode="stack")
     fig.update_yaxes(**fmt.money_axis())
     return label_axes(fig, t("plan_chart_project_year", lang),
                       t("plan_chart_cost_axis", lang, symbol=fmt.currency_symbol()))

@@ -18,9 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from crmkit.analysis.rfm import score_grid
-from crmkit.core.i18n import Formatter, t
+from crmkit.core.i18n import Formatter, t, value_label
 
-from . import figure, label_axes, palette, safe, share_bars
+from . import figure, label_axes, log_axis, palette, safe, share_bars
 
 PRIMARY = "#1b4965"
 ACCENT = "#e07a5f"
@@ -179,9 +179,14 @@ def distribution_vs_average(gap, fmt: Formatter, measure: str = "spend", *,
     fig.update_layout(title_subtitle_text=note, margin={"t": 84})
     if measure == "spend":
         fig.update_xaxes(type="log", **fmt.money_axis())
+        if len(values):
+            log_axis(fig, edges[0], edges[-1], fmt.money)
         x_title = t("seg_axis_spend_log", lang, symbol=fmt.currency_symbol())
     elif measure == "frequency":
-        fig.update_xaxes(type="log")
+        if len(values):
+            log_axis(fig, 1, edges[-1], lambda v: fmt.number(v))
+        else:
+            fig.update_xaxes(type="log")
         x_title = t("seg_axis_purchases", lang)
     else:
         fig.update_xaxes(rangemode="tozero")
@@ -287,7 +292,9 @@ def _mix_heatmap(mix: pd.DataFrame, fmt: Formatter, title: str, x_title: str,
     z = shares.to_numpy(dtype=np.float64)
     fig = figure(fmt, title, primary=primary, accent=accent,
                  height=max(320, 100 + 40 * len(shares)))
-    fig.add_heatmap(z=z, x=[safe(c) for c in shares.columns],
+    # Column values come from the client's data (categories, attribute values such as "female"
+    # or "store"): known codes are translated, the client's own words shown as written.
+    fig.add_heatmap(z=z, x=[safe(value_label(c, fmt.lang)) for c in shares.columns],
                     y=[_name(names, k) for k in shares.index],
                     text=[[fmt.pct(v) if v == v else "–" for v in row] for row in z],
                     texttemplate="%{text}", colorscale=_shade(primary), zmin=0,
