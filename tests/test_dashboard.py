@@ -78,9 +78,12 @@ def test_load_without_run_segments_the_customers_as_the_analysis_does(retail):
     assert retail.indicators["customers"] == len(retail.ws.customers)
 
 
-def test_load_without_run_fails_as_the_analysis_would_on_too_little_data(make_workspace):
-    with pytest.raises(ValueError, match="repeat purchase"):
-        dashboard.load(make_workspace())
+def test_load_without_run_values_a_base_with_no_repeat_buyer_by_its_history(make_workspace):
+    # Nobody in the minimal workspace bought twice: no repeat-purchase model can be fitted, and
+    # the dashboard values customers as workbook 02 does, by their historical margin.
+    data = dashboard.load(make_workspace())
+    assert data.customers["clv"].ge(0).all()
+    assert set(data.customers["probability_alive"].unique()) <= {0.0, 1.0}
 
 
 def test_load_reads_the_run_folder(make_workspace, tmp_path):
@@ -281,15 +284,18 @@ def test_plan_view_is_workbook_05s_plan_and_benefits(retail):
     view = dashboard.plan_view(retail)
     ws = retail.ws
     project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
-    model = _library_model(retail)
-    verdicts = cost_benefit.per_segment(retail.customers, retail.cost, ws.config)
-    proposed, _ = scenarios.proposed(ws.config, model, verdicts, "en")
-    benefits = plan_lib.benefits_from_scenarios(model, proposed, plan=project)
-    assert [b.name for b in view.benefits] == [b.name for b in benefits]
+    # Workbook 05's business case, computed here from the same steps: its levers are the
+    # dashboard's benefits, and the NPV the dashboard shows is the report's.
+    steps = retail.steps
+    case = plan_lib.business_case(project, steps.customers, steps.cost, ws.config, retail.fmt,
+                                  scenario_model=steps.model, scenarios=steps.scenarios,
+                                  objective=steps.objective.chosen, transactions=ws.transactions,
+                                  attributes=ws.customers, as_of=ws.as_of,
+                                  suggested=steps.suggested)
+    assert [b.name for b in view.benefits] == [b.name for b in case.benefits]
     assert [b.yearly_amount for b in view.benefits] == pytest.approx(
-        [b.yearly_amount for b in benefits])
-    assert finance.returns(view.flows()).npv == pytest.approx(
-        finance.evaluate(project, benefits).npv)
+        [b.yearly_amount for b in case.benefits])
+    assert finance.returns(view.flows()).npv == pytest.approx(case.returns.npv)
 
 
 def test_plan_shows_timeline_and_returns_and_the_budget_moves_them(retail):
@@ -453,11 +459,160 @@ def test_dashboard_command_passes_its_options(monkeypatch, tmp_path):
     assert cli.main(["dashboard", str(tmp_path), "--port", "9000", "--host", "0.0.0.0",
                      "--language", "es", "--reports", str(tmp_path)]) == 0
     assert seen == {"port": 9000, "host": "0.0.0.0", "language": "es",
-                    "reports_dir": tmp_path}
+                    "reports_dir": tmp_path, "max_kernels": dashboard.MAX_KERNELS}
     seen.clear()
-    cli.main(["dashboard", str(tmp_path)])
-    assert seen["host"] == "127.0.0.1"
+    cli.main(["dashboard", str(tmp_path), "--max-kernels", "2"])
+    assert seen["host"] == "127.0.0.1" and seen["max_kernels"] == 2
 
 
 def test_serve_python_is_this_one(setup):
     assert setup.argv[:3] == [sys.executable, "-m", "voila"]
+
+
+# --- reliability: kernels, the busy page, the link, the loading texts (issue 13) ------------
+
+def test_voila_configuration_bounds_and_culls_kernels(tmp_path):
+    config = dashboard.voila_config(port=9999, host="127.0.0.1", token="t", root_dir=tmp_path,
+                                    lang="es", max_kernels=3)
+    assert config["VoilaConfiguration"]["multi_kernel_manager_class"] == (
+        "crmkit.delivery.dashboard_kernels.BoundedKernelManager")
+    bounded = config["BoundedKernelManager"]
+    assert bounded["max_kernels"] == 3 and bounded["busy_language"] == "es"
+    assert bounded["busy_title"] == "El panel está ocupado"
+    culling = config["MappingKernelManager"]
+    assert culling["cull_idle_timeout"] == dashboard.IDLE_TIMEOUT
+    assert 0 < culling["cull_interval"] <= culling["cull_idle_timeout"]
+    assert culling["cull_connected"] is False  # an open page keeps its kernel
+    with pytest.raises(ValueError):
+        dashboard.voila_config(port=1, host="127.0.0.1", token="t", root_dir=tmp_path,
+                               max_kernels=0)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_loading_texts_are_the_clients_language(tmp_path, lang):
+    config = dashboard.voila_config(port=9999, host="127.0.0.1", token="t", root_dir=tmp_path,
+                                    lang=lang)
+    texts = config["VoilaConfiguration"]["resources"]["crmkit_texts"]
+    assert texts == dashboard.page_texts(lang)
+    assert "{index}" in texts["executing"] and "{count}" in texts["executing"]
+    english = {"Executing", "Loading widget", "Running"}
+    if lang == "es":
+        assert not any(word in text for word in english for text in texts.values())
+        assert config["VoilaExecutor"]["cell_error_instruction"].startswith("Esta parte")
+
+
+def test_kernel_manager_refuses_beyond_its_limit(monkeypatch):
+    """Six loads at once with room for four: four kernels, two busy pages, nothing more."""
+    import asyncio
+
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    from crmkit.delivery.dashboard_kernels import BoundedKernelManager, BusyError
+
+    async def fake_start(self, *, kernel_id=None, **kwargs):
+        await asyncio.sleep(0.05)  # starting takes a while: loads overlap
+        self._kernels[kernel_id] = object()
+        return kernel_id
+
+    monkeypatch.setattr(AsyncMappingKernelManager, "start_kernel", fake_start)
+    manager = BoundedKernelManager(max_kernels=4, busy_title="Busy", busy_text="Later",
+                                   busy_retry="Retry", busy_language="en")
+
+    async def six_loads():
+        return await asyncio.gather(*(manager.start_kernel(path="") for _ in range(6)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(six_loads())
+    busy = [r for r in results if isinstance(r, BusyError)]
+    assert len(busy) == 2 and len(manager.list_kernel_ids()) == 4
+    assert busy[0].status_code == 503 and busy[0].title == "Busy" and busy[0].lang == "en"
+    manager._kernels.pop(manager.list_kernel_ids()[0])  # a page closed
+    assert asyncio.run(manager.start_kernel(path="")) in manager.list_kernel_ids()
+
+
+def test_busy_page_is_friendly_and_in_the_clients_language():
+    import jinja2
+
+    from crmkit.delivery.dashboard_kernels import BusyError
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(dashboard.TEMPLATE_DIR)),
+                             autoescape=True)
+    error = BusyError(catalogue()["dash_busy_title"]["es"], catalogue()["dash_busy_text"]["es"],
+                      catalogue()["dash_busy_retry"]["es"], "es")
+    html = env.get_template("503.html").render(status_code=503, status_message=error.reason,
+                                               message="", exception=error)
+    assert '<html lang="es">' in html and "El panel está ocupado" in html
+    assert "dentro de un minuto" in html and 'http-equiv="refresh"' in html
+    assert "http://" not in html and "https://" not in html  # nothing from another server
+
+
+FAKE_SERVER = """
+import http.server, sys, time
+time.sleep(float(sys.argv[2]))  # Voila takes a few seconds before it listens
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+server.timeout = 0.2
+deadline = time.monotonic() + 3
+while time.monotonic() < deadline:
+    server.handle_request()
+"""
+
+
+def test_link_is_printed_only_once_the_port_answers(make_workspace, monkeypatch, tmp_path):
+    """Each write of ``serve`` is checked against the port: the link must find it answering."""
+    import contextlib
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "fake_voila.py"
+    script.write_text(FAKE_SERVER)
+    real_prepare = dashboard.prepare
+
+    def prepare(ws, **kwargs):
+        setup = real_prepare(ws, workdir=tmp_path / "serve", **kwargs)
+        setup.argv = [sys.executable, str(script), str(port), "1.5"]
+        return setup
+
+    monkeypatch.setattr(dashboard, "prepare", prepare)
+
+    class Watch(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.link_answered = []
+
+        def write(self, text):
+            if "token=" in text:
+                self.link_answered.append(dashboard.answering("127.0.0.1", port))
+            return super().write(text)
+
+    watch = Watch()
+    started = time.monotonic()
+    with contextlib.redirect_stdout(watch):
+        code = dashboard.serve(make_workspace(), port=port, reports_dir=tmp_path / "none")
+    assert code == 0
+    assert watch.link_answered == [True], watch.getvalue()
+    assert time.monotonic() - started >= 1.5
+    lines = watch.getvalue().splitlines()
+    assert lines.index(next(x for x in lines if "token=" in x)) > 0
+    assert lines[-1] == "Dashboard stopped."
+
+
+def test_dashboard_command_reports_a_server_that_never_answers(make_workspace, monkeypatch,
+                                                                tmp_path, capsys):
+    real_prepare = dashboard.prepare
+
+    def prepare(ws, **kwargs):
+        setup = real_prepare(ws, workdir=tmp_path / "serve", **kwargs)
+        setup.argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
+        return setup
+
+    monkeypatch.setattr(dashboard, "prepare", prepare)
+    assert dashboard.serve(make_workspace(), port=1, reports_dir=tmp_path) in (1, 2)
+    captured = capsys.readouterr()
+    assert "token=" not in captured.out

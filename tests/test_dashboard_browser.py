@@ -4,11 +4,17 @@
 beside it, as another client's data that must stay out of reach), on 127.0.0.1 and a free port,
 and Debian's Chromium is driven through Playwright. The tests are skipped when no Chromium is
 installed; CI installs it (.ci/run), so there they run.
+
+Issue 13: every page is opened once and must be whole (no reload); thirty loads in a row must
+not lose a section to "Error displaying widget: model not found"; the link is printed only once
+the server answers; a load test checks the kernel cap and the memory.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,9 +27,11 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
 import pytest
 
 from crmkit.core import paths
+from crmkit.delivery import dashboard
 
 CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"),
                              shutil.which("chromium-browser")) if c and os.path.exists(c)), None)
@@ -76,6 +84,12 @@ def clients(tmp_path_factory):
     return root
 
 
+#: The shared server's kernel cap: roomy, because the tests below that fetch the page without
+#: a browser leave a kernel each (shut down after two idle minutes); the cap itself is tested
+#: on a server of its own (test_load_is_bounded_in_kernels_and_memory).
+SERVER_MAX_KERNELS = 8
+
+
 @pytest.fixture(scope="module")
 def server(clients, tmp_path_factory):
     """``crmkit dashboard`` serving the retail client; stopped (whole process group) at the end.
@@ -91,7 +105,8 @@ def server(clients, tmp_path_factory):
     stderr = open(logs / "stderr.txt", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "crmkit", "dashboard", str(clients / "retail"),
-         "--port", str(port), "--reports", str(clients / "no-reports")],
+         "--port", str(port), "--reports", str(clients / "no-reports"),
+         "--max-kernels", str(SERVER_MAX_KERNELS)],
         stdout=stdout, stderr=stderr, env=os.environ.copy(), cwd=clients,
         start_new_session=True)
     try:
@@ -102,20 +117,14 @@ def server(clients, tmp_path_factory):
             links = [line for line in (logs / "stdout.txt").read_text().splitlines()
                      if line.startswith("http")]
             time.sleep(0.2)
-        assert len(links) == 1, "the command prints one link"
+        assert len(links) == 1, "the command prints one link: " + (
+            logs / "stderr.txt").read_text()[-2000:]
         url = links[0]
         base = f"http://127.0.0.1:{port}"
-        while time.monotonic() < deadline:
-            try:
-                if _get(base + "/login")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("the dashboard did not start: "
-                        + (logs / "stderr.txt").read_text()[-2000:])
-        yield {"base": base, "url": url, "token": url.split("token=", 1)[1], "port": port}
+        # The link is printed only once the server answers: no waiting here.
+        assert dashboard.answering("127.0.0.1", port), "link printed before the server answers"
+        yield {"base": base, "url": url, "token": url.split("token=", 1)[1], "port": port,
+               "process": process, "max_kernels": SERVER_MAX_KERNELS}
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -147,27 +156,60 @@ def browser():
 SECTIONS = (".crm-kpis", ".crm-explorer", ".crm-whatif", ".crm-plan", ".crm-downloads-section")
 
 
-def _whole(page, timeout_ms: float) -> bool:
-    try:
-        for section in SECTIONS:
+LOST = "model not found"
+
+
+def _missing_sections(page, timeout_ms: float = PAGE_TIMEOUT_MS) -> list[str]:
+    """The sections that did not become visible (waiting for each in turn), and lost widgets.
+
+    Every widget section is drawn once the widget manager holds all the models (the page
+    template sets ``data-crmkit-widgets`` on ``<body>`` then); a section replaced by "Error
+    displaying widget: model not found" counts as missing.
+    """
+    missing = []
+    for section in SECTIONS:
+        try:
             page.locator(section).wait_for(state="visible", timeout=timeout_ms)
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError: a section did not come
-        return False
-    return True
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the section did not come
+            missing.append(section)
+    if LOST in page.inner_text("body"):
+        missing.append(LOST)
+    return missing
 
 
 def _open(browser, url: str):
+    """Open the dashboard once, as a client would; every section must come, with no reload."""
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(url, wait_until="commit")
-    # Known (issue 13): a load can still lose a widget section ("model not found"); the tests
-    # here are about what a whole page shows and refuses, so a lost section gets a reload.
-    for _ in range(2):
-        if _whole(page, PAGE_TIMEOUT_MS / 2):
-            return page
-        page.reload(wait_until="commit")
-    assert _whole(page, PAGE_TIMEOUT_MS), "a dashboard section is missing after two reloads"
+    missing = _missing_sections(page)
+    assert not missing, f"dashboard sections missing: {missing}"
     return page
+
+
+def _kernel_ids(server) -> list[str]:
+    """The kernels the server runs now, from its kernel processes' connection files.
+
+    (Voila answers Jupyter's /api/kernels with 403 even with the token.)
+    """
+    ids = []
+    for proc in _tree(psutil.Process(server["process"].pid)):
+        try:
+            found = re.search(r"kernel-([0-9a-f-]{36})\.json", " ".join(proc.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+        if found:
+            ids.append(found.group(1))
+    return ids
+
+
+def _wait_for(condition, timeout: float, step: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
 
 
 @pytest.fixture(scope="module")
@@ -376,3 +418,131 @@ def test_kernel_runs_no_code_sent_by_the_browser(page, tmp_path):
     assert "execute_reply" not in outcome and "execute_input" not in outcome
     time.sleep(1)
     assert not marker.exists()
+
+
+# --- reliability (issue 13) ------------------------------------------------------------------
+
+#: Consecutive loads that must all be whole (issue 13: about 5 in 13 lost a section).
+LOADS_IN_A_ROW = 30
+
+
+def test_thirty_loads_in_a_row_lose_no_section(browser, server):
+    """Thirty fresh loads, one after the other, each whole at the first try (no reload)."""
+    started = time.monotonic()
+    for load in range(LOADS_IN_A_ROW):
+        # One load at a time is the point; the kernel cap is another test's. A closed tab's
+        # kernel is shut down some seconds after it disconnects, so wait for a free slot.
+        assert _wait_for(lambda: len(_kernel_ids(server)) < server["max_kernels"], 150), \
+            "no kernel slot freed up"
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            page.goto(server["url"], wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+            missing = _missing_sections(page)
+            assert not missing, f"load {load + 1} of {LOADS_IN_A_ROW}: missing {missing}"
+            assert page.locator("body[data-crmkit-widgets=rendered]").count() == 1
+        finally:
+            page.close(run_before_unload=True)
+    # Bounded: a whole load takes some 10-30 s on two busy cores.
+    assert time.monotonic() - started < LOADS_IN_A_ROW * 90
+
+
+def test_closing_the_tab_shuts_its_kernel_down(browser, server):
+    page = _open(browser, server["url"])
+    config = json.loads(page.locator("#jupyter-config-data").text_content())
+    kernel = config["kernelId"]
+    assert kernel in _kernel_ids(server)
+    page.close(run_before_unload=True)
+    # Voila's unload beacon, or else the server once the page's websocket has been gone for
+    # BoundedKernelManager.disconnect_grace (15 s).
+    assert _wait_for(lambda: kernel not in _kernel_ids(server), 45), "the kernel outlived its tab"
+
+
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kernels_and_rss(pid: int) -> tuple[int, int]:
+    """(kernel processes, resident memory in bytes of the whole server tree)."""
+    kernels, rss = 0, 0
+    for proc in _tree(psutil.Process(pid)):
+        try:
+            rss += proc.memory_info().rss
+            kernels += any("ipykernel" in part for part in proc.cmdline())
+        except psutil.NoSuchProcess:
+            pass
+    return kernels, rss
+
+
+#: Loads of the load test, and how many are sent at once.
+LOAD_TEST_LOADS, LOAD_TEST_AT_ONCE = 20, 5
+#: Resident memory allowed per kernel (the retail demo's kernel is ~250-350 MB), and for the
+#: server itself with its helpers.
+KERNEL_RSS_BOUND, SERVER_RSS_BOUND = 600 * 2**20, 400 * 2**20
+
+
+def test_load_is_bounded_in_kernels_and_memory(clients, tmp_path):
+    """Twenty loads, five at a time, with no browser to connect them (the issue's worst case).
+
+    At most ``--max-kernels`` (2 here, to keep the test short) kernels ever run; the loads
+    beyond get the busy page, in the client's language (Spanish here), at once; the server's
+    memory stays within the bound for that many kernels.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    max_kernels = 2
+    port = _free_port()
+    out = open(tmp_path / "stdout.txt", "w")
+    err = open(tmp_path / "stderr.txt", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmkit", "dashboard", str(clients / "retail"), "--port",
+         str(port), "--reports", str(clients / "no-reports"), "--language", "es",
+         "--max-kernels", str(max_kernels)],
+        stdout=out, stderr=err, env=os.environ.copy(), cwd=clients, start_new_session=True)
+    samples: list[tuple[int, int]] = []
+    try:
+        assert _wait_for(lambda: "token=" in (tmp_path / "stdout.txt").read_text()
+                         or process.poll() is not None, 120)
+        link = next(line for line in (tmp_path / "stdout.txt").read_text().splitlines()
+                    if line.startswith("http"))
+        sampling = {"on": True}
+
+        def sample():
+            while sampling["on"]:
+                samples.append(_kernels_and_rss(process.pid))
+                time.sleep(0.25)
+
+        def load(_):
+            started = time.monotonic()
+            status, body, _ = _get(link)
+            return status, body, time.monotonic() - started
+
+        with ThreadPoolExecutor(1) as sampler, ThreadPoolExecutor(LOAD_TEST_AT_ONCE) as pool:
+            sampler.submit(sample)
+            results = list(pool.map(load, range(LOAD_TEST_LOADS)))
+            sampling["on"] = False
+        statuses = [status for status, _, _ in results]
+        assert set(statuses) <= {200, 503}, statuses
+        assert max_kernels <= statuses.count(200) < LOAD_TEST_LOADS, statuses
+        pages = [body for status, body, _ in results if status == 200]
+        busy = [(body, took) for status, body, took in results if status == 503]
+        assert all('lang="es"' in body and "Preparando su panel" in body for body in pages)
+        for body, took in busy:
+            assert "El panel está ocupado" in body and "dentro de un minuto" in body
+            assert "Traceback" not in body and "Northwind" not in body
+            assert took < 10, "the busy page is immediate"
+        peak_kernels = max(k for k, _ in samples)
+        peak_rss = max(r for _, r in samples)
+        assert peak_kernels <= max_kernels, samples
+        assert peak_rss < SERVER_RSS_BOUND + max_kernels * KERNEL_RSS_BOUND, peak_rss
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        out.close()
+        err.close()

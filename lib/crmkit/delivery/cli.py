@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--reports", type=Path, default=Path("reports"), metavar="REPORTS_DIR",
                    help="where the client's runs are; the latest is shown (default: ./reports)")
+    p.add_argument("--max-kernels", type=int, default=4, metavar="N",
+                   help="the most pages served at once, one kernel each; beyond, a 'busy, try "
+                        "again in a minute' page (default: 4)")
 
     p = sub.add_parser("demo", help="run the bundled demo client end to end")
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="REPORTS_DIR")
@@ -64,7 +67,7 @@ def _check(args: argparse.Namespace) -> int:
     from crmkit.inputs.workspace import load_workspace
 
     workspace = load_workspace(args.client_dir)
-    print(workspace.describe())
+    print(workspace.describe(workspace.config.language))
     return EXIT_OK
 
 
@@ -100,7 +103,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     from crmkit.delivery.dashboard import serve
 
     return serve(args.client_dir, port=args.port, language=args.language, host=args.host,
-                 reports_dir=args.reports)
+                 reports_dir=args.reports, max_kernels=args.max_kernels)
 
 
 def _language_of(client_dir: Path | None) -> str:

@@ -21,7 +21,11 @@ client only. This module holds both halves of that:
   configuration is written out here in full (:func:`voila_config`): one notebook, copied alone
   into a private folder that is Voila's root; no file served; a token; sources stripped; no
   tracebacks; the template and theme fixed on the server; Jupyter's config and runtime files in
-  that private folder, so nothing is shared between two clients' dashboards.
+  that private folder, so nothing is shared between two clients' dashboards. It stays bounded
+  however often it is loaded: at most :data:`MAX_KERNELS` kernels (one per open page,
+  :mod:`crmkit.delivery.dashboard_kernels`), a "busy, try again in a minute" page beyond that,
+  a closed tab's kernel shut down, an unconnected one culled after :data:`IDLE_TIMEOUT` s. The
+  link is printed only once the server answers.
 
 The client is chosen by the serving process, never by the URL: :func:`serve` passes the workspace,
 the run folder and the language to the kernel in environment variables (``CRMKIT_DASHBOARD_*``),
@@ -33,12 +37,13 @@ Notes on speed. A visit needs a kernel that imports pandas and plotly, reads the
 run's table, builds the scenario model and the plan and then the sections (2-3 s on two cores; about
 2 s more without a run, as the customers are then segmented and valued on the spot), then the
 browser loads Voila's scripts and the widgets (2-3 s). Voila's pre-heating (:data:`POOL_SIZE` spare
-kernels that have run the notebook already) takes the first part out of the wait; the next spare
-kernel is heated :data:`FILL_DELAY` seconds later, once the page just served has its widgets, so
-that both do not fight for the processor. Charts are set as Output widgets' state (see
-:func:`_show`), and the what-if redraws HTML only, so that a move of a control is one small message
-each way (``benchmarks/dashboard.py`` measures both); the plan's budget slider recomputes the cash
-flows and redraws one chart (some 50 ms in the kernel).
+kernels that have run the notebook already) would take the first part out of the wait, at the
+price of kernels held all the time; it is off (see :func:`voila_config`). Widget sections are drawn
+once the browser holds every widget model (the page template; issue 13's "model not found").
+Charts are set as Output widgets' state (see :func:`_show`), and the what-if redraws HTML only, so
+that a move of a control is one small message each way (``benchmarks/dashboard.py`` measures
+both); the plan's budget slider recomputes the cash flows and redraws one chart (some 50 ms in the
+kernel).
 """
 
 from __future__ import annotations
@@ -87,6 +92,15 @@ DEFAULT_HOST = "127.0.0.1"
 POOL_SIZE = 2
 #: Seconds Voila waits after serving a pre-heated kernel before heating the next one.
 FILL_DELAY = 12.0
+#: Kernels running at once (one per open page, ~200-400 MB each); ``crmkit dashboard
+#: --max-kernels`` changes it. A page load beyond it gets the "busy" page (HTTP 503).
+MAX_KERNELS = 4
+#: Seconds a kernel no page is connected to may stay idle before it is shut down: long enough
+#: for a slow browser to load the page's scripts and connect, short enough that abandoned loads
+#: free their slot within a couple of minutes.
+IDLE_TIMEOUT = 120
+#: Seconds ``crmkit dashboard`` waits for the server to answer before giving up.
+START_TIMEOUT = 120.0
 
 #: The mimetype plotly figures are sent in; Voila draws it with the jupyterlab-plotly extension.
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -860,9 +874,9 @@ class PlanView:
         :func:`crmkit.planning.plan.build` on client.yaml's ``crm_project`` (defaults scaled to the
         client's revenue).
     benefits : list of crmkit.planning.plan.Benefit
-        :func:`crmkit.planning.plan.benefits_from_scenarios` of the scenarios workbook 04 compares
-        (client.yaml's, else the suggested ones), with client.yaml's own benefit items: the
-        returns are those of workbook 05.
+        The levers of workbook 05's business case (:func:`crmkit.planning.plan.business_case`:
+        retention, share of customer, reactivation, automation, avoidable cost to serve), with
+        client.yaml's own benefit items: the returns are those of workbook 05.
     """
 
     project: Any
@@ -881,9 +895,14 @@ def plan_view(data: DashboardData) -> PlanView:
 
     ws = data.ws
     project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
-    scenarios = (data.steps or Steps(ws, data.lang, data.run_dir)).scenarios
-    return PlanView(project, plan_lib.benefits_from_scenarios(data.model, scenarios,
-                                                              plan=project))
+    steps = data.steps or Steps(ws, data.lang, data.run_dir)
+    # Workbook 05's business case, the same call on the same inputs: its levers are the benefits.
+    case = plan_lib.business_case(project, steps.customers, steps.cost, ws.config, data.fmt,
+                                  scenario_model=steps.model, scenarios=steps.scenarios,
+                                  objective=steps.objective.chosen, transactions=ws.transactions,
+                                  attributes=ws.customers, as_of=ws.as_of,
+                                  suggested=steps.suggested)
+    return PlanView(project, case.benefits)
 
 
 def plan_cards(data: DashboardData, view: PlanView, r: Any, budget: float) -> str:
@@ -1084,14 +1103,32 @@ class ServeSetup:
     config: dict
 
 
+def page_texts(lang: str) -> dict[str, str]:
+    """The texts the page template shows while the dashboard loads, in ``lang``.
+
+    They replace Voila's English ones ("Running dashboard...", "Executing 6 of 6", "Loading
+    widget..."); ``executing`` keeps its ``{index}`` and ``{count}`` for the page to fill.
+    """
+    return {"running": t("dash_voila_running", lang),
+            "executing": t("dash_voila_executing", lang),
+            "loading_widget": t("dash_voila_loading_widget", lang)}
+
+
 def voila_config(*, port: int, host: str, token: str, root_dir: Path, title: str = "crmkit",
-                 lang: str = "en", brand: Mapping[str, str] | None = None) -> dict:
+                 lang: str = "en", brand: Mapping[str, str] | None = None,
+                 max_kernels: int = MAX_KERNELS, idle_timeout: int = IDLE_TIMEOUT) -> dict:
     """The Voila configuration of a client's dashboard (written as ``voila.json``).
 
     Every setting is a decision, so none is left to Voila's defaults or to a config file the
     machine might have. ``title``, ``lang`` and ``brand`` (``primary``, ``accent``) dress the
-    page template (``templates/voila/crmkit``).
+    page template (``templates/voila/crmkit``); ``max_kernels`` bounds the kernels running at
+    once (one per open page), ``idle_timeout`` is how long (seconds) a kernel no page is
+    connected to may sit idle before it is shut down.
     """
+    from crmkit.delivery.charts import plotly_locale_js
+
+    if max_kernels < 1:
+        raise ValueError(f"max_kernels {max_kernels}; expected at least 1")
     return {
         "Voila": {
             "ip": host,
@@ -1114,23 +1151,40 @@ def voila_config(*, port: int, host: str, token: str, root_dir: Path, title: str
             # /voila/files/ serves nothing at all (Voila's default serves images of root_dir).
             "file_allowlist": [],
             "file_denylist": [".*"],
-            # No spare kernels running the notebook ahead of visits: with them, every page of
-            # the browser tests lost its widget sections ("model not found": the pre-computed
-            # widget state does not reach the page), on a quiet machine; a cold page is about 3 s
-            # slower but whole. Issue 13 (dashboard reliability) is to find the root cause.
+            # No spare kernels running the notebook ahead of visits. "Model not found" is fixed
+            # in the page template (templates/voila/crmkit/index.html.j2), so they would work
+            # now, but each holds a kernel (~200 MB) all the time and a slot of max_kernels.
             "preheat_kernel": False,
             "default_pool_size": POOL_SIZE,
-            "resources": {"crmkit": dict(brand or {}), "metadata": {"name": title}},
+            # At most max_kernels kernels; beyond, the page says "busy, try again in a minute".
+            "multi_kernel_manager_class":
+                "crmkit.delivery.dashboard_kernels.BoundedKernelManager",
+            # plotly's locale (months, separators, toolbar) in the page's head, before plotly.js.
+            "resources": {"crmkit": {**dict(brand or {}),
+                                     "plotly_locale": plotly_locale_js(lang)},
+                          "crmkit_texts": page_texts(lang),
+                          "metadata": {"name": title}},
         },
+        "BoundedKernelManager": {
+            "max_kernels": max_kernels,
+            "busy_title": t("dash_busy_title", lang),
+            "busy_text": t("dash_busy_text", lang),
+            "busy_retry": t("dash_busy_retry", lang),
+            "busy_language": lang,
+        },
+        # A cell that fails shows this instead of Voila's advice to rerun it with --debug.
+        "VoilaExecutor": {"cell_error_instruction": t("dash_cell_failed", lang)},
         # <html lang="…">, so that the browser hyphenates and reads the page in its language.
         "HTMLExporter": {"language_code": lang},
-        # A kernel whose page was closed without saying so (a crashed browser, a fetch that
-        # never connected) is shut down after half an hour; pre-heated ones are never culled.
-        "MappingKernelManager": {"cull_idle_timeout": 1800, "cull_interval": 300,
-                                 "cull_connected": False},
+        # A kernel no page is connected to (the tab closed without saying so, a load that was
+        # abandoned before its page connected) is shut down once idle for idle_timeout seconds;
+        # a connected page keeps its kernel, and closing the tab shuts it down at once (Voila's
+        # page sends /voila/api/shutdown/<kernel> on unload).
+        "MappingKernelManager": {"cull_idle_timeout": idle_timeout,
+                                 "cull_interval": max(5, min(60, idle_timeout // 4)),
+                                 "cull_connected": False, "cull_busy": False},
         # Heat the next kernel only once the page just served has loaded its widgets: on a
-        # small machine, heating at once (Voila waits 1 s) competes with that page for the CPU
-        # and can make the browser give up waiting for the widgets' state.
+        # small machine, heating at once (Voila waits 1 s) competes with that page for the CPU.
         "VoilaKernelManager": {"fill_delay": FILL_DELAY},
     }
 
@@ -1143,7 +1197,8 @@ def _url_host(host: str) -> str:
 
 def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
             language: str | None = None, run_dir: Path | None = None,
-            token: str | None = None, workdir: Path | None = None) -> ServeSetup:
+            token: str | None = None, workdir: Path | None = None,
+            max_kernels: int = MAX_KERNELS, idle_timeout: int = IDLE_TIMEOUT) -> ServeSetup:
     """Lay out the private folder and build the Voila command for one client.
 
     The folder holds ``app/dashboard.ipynb`` (a copy: Voila's root, so no other file is within
@@ -1168,7 +1223,8 @@ def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
     config = voila_config(port=port, host=host, token=token, root_dir=app,
                           title=f"{ws.config.name} · CRM", lang=lang,
                           brand={"primary": branding.primary_color,
-                                 "accent": branding.accent_color})
+                                 "accent": branding.accent_color},
+                          max_kernels=max_kernels, idle_timeout=idle_timeout)
     config_file = config_dir / "voila.json"
     config_file.touch(mode=0o600)
     config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -1207,9 +1263,47 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def answering(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether an HTTP server answers on ``host:port`` now (any status counts: it is up)."""
+    import http.client
+
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", "/login")
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return True
+
+
+def wait_until_answering(process: subprocess.Popen, host: str, port: int,
+                         timeout: float = START_TIMEOUT) -> bool:
+    """Wait until the server answers HTTP on ``host:port``; False if it exits or times out.
+
+    The link is printed only after this, so that a client clicking it at once does not get
+    "connection refused" (Voila needs a few seconds to start).
+    """
+    import time
+
+    probe = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if answering(probe, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | None = None,
-          host: str = DEFAULT_HOST, reports_dir: str | Path | None = None) -> int:
+          host: str = DEFAULT_HOST, reports_dir: str | Path | None = None,
+          max_kernels: int = MAX_KERNELS) -> int:
     """Serve one client's dashboard until interrupted; return the exit code.
+
+    The link is printed once the server answers (:func:`wait_until_answering`).
 
     Parameters
     ----------
@@ -1224,6 +1318,9 @@ def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | N
     reports_dir : path, optional
         Where ``crmkit run`` wrote this client's runs (default ``./reports``); the latest
         complete run is shown, or figures computed from the workspace when there is none.
+    max_kernels : int
+        The most pages served at once (one kernel each, default :data:`MAX_KERNELS`); a load
+        beyond it gets a "busy, try again in a minute" page.
 
     Raises
     ------
@@ -1231,21 +1328,21 @@ def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | N
         The workspace is invalid (the CLI prints the problems and exits 2).
     """
     ws = load_workspace(client_dir)
+    if max_kernels < 1:
+        print(f"crmkit dashboard: --max-kernels {max_kernels}; expected 1 or more.",
+              file=sys.stderr)
+        return 2
     if not port_free(host, port):
         print(f"crmkit dashboard: port {port} on {host} is in use; expected a free port "
               "(choose one with --port).", file=sys.stderr)
         return 2
     run_dir = latest_run(Path(reports_dir or "reports"), ws.slug)
-    setup = prepare(ws, port=port, host=host, language=language, run_dir=run_dir)
+    setup = prepare(ws, port=port, host=host, language=language, run_dir=run_dir,
+                    max_kernels=max_kernels)
     lang = language or ws.config.language
     source = f"run {run_dir.name}" if run_dir else "the workspace (no run yet)"
-    print(f"Dashboard of {ws.config.name} ({ws.slug}), in {lang}, figures from {source}.")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"Listening on {host}: anyone who can reach this machine and has the link sees "
-              "this client's data.")
-    print("Open this link (it holds the access key; give it only to the client):")
-    print(setup.url)
-    print("Press Ctrl+C to stop.", flush=True)
+    print(f"Dashboard of {ws.config.name} ({ws.slug}), in {lang}, figures from {source}; "
+          f"at most {max_kernels} visitors at once. Starting…", flush=True)
 
     process = None
     previous = None
@@ -1253,6 +1350,18 @@ def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | N
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         process = subprocess.Popen(setup.argv, env=setup.env, cwd=setup.cwd)
+        if not wait_until_answering(process, host, port):
+            print(f"crmkit dashboard: the server did not answer on {host}:{port} within "
+                  f"{START_TIMEOUT:.0f} s" + (f" (it exited with code {process.returncode})"
+                                              if process.poll() is not None else "") + ".",
+                  file=sys.stderr, flush=True)
+            return 1
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"Listening on {host}: anyone who can reach this machine and has the link "
+                  "sees this client's data.")
+        print("Open this link (it holds the access key; give it only to the client):")
+        print(setup.url)
+        print("Press Ctrl+C to stop.", flush=True)
         code = process.wait()
         return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else 1
     except KeyboardInterrupt:
