@@ -386,14 +386,13 @@ def _evidence(config: ClientConfig, ind: Indicators, lang: str, fmt) -> list[Evi
         ev.append(Evidence("repeat", t("ev_repeat_low", lang, rate=fmt.pct(ind.repeat_rate)),
                            retain=1))
 
-    if not known(ind.new_customer_rate):
-        pass  # not computed: its windows are not covered, so it is no evidence either way
-    elif ind.new_customer_rate < 0.15:
-        ev.append(Evidence("new", t("ev_new_low", lang, rate=fmt.pct(ind.new_customer_rate)),
-                           attract=2))
-    elif ind.new_customer_rate > 0.40:
-        ev.append(Evidence("new", t("ev_new_high", lang, rate=fmt.pct(ind.new_customer_rate)),
-                           retain=1))
+    if known(ind.new_customer_rate):  # windows not covered: no evidence either way
+        if ind.new_customer_rate < 0.15:
+            ev.append(Evidence("new", t("ev_new_low", lang,
+                                        rate=fmt.pct(ind.new_customer_rate)), attract=2))
+        elif ind.new_customer_rate > 0.40:
+            ev.append(Evidence("new", t("ev_new_high", lang,
+                                        rate=fmt.pct(ind.new_customer_rate)), retain=1))
 
     if ind.top20_revenue_share > 0.70:
         ev.append(Evidence("concentration", t("ev_concentration_high", lang,
