@@ -48,8 +48,10 @@ def cdnow():
     lifetimes = pytest.importorskip("lifetimes")
     from lifetimes.datasets import load_dataset
 
+    # The sample's second column is the customer's id in the full CDNOW file, not an order
+    # id: named order_id, it would make every line its own purchase occasion.
     raw = load_dataset("CDNOW_sample.txt", header=None, sep=r"\s+", dtype={"date": str},
-                       names=["customer_id", "order_id", "date", "quantity", "amount"])
+                       names=["customer_id", "master_id", "date", "quantity", "amount"])
     assert lifetimes is not None
     return raw.assign(date=pd.to_datetime(raw["date"], format="%Y%m%d"),
                       customer_id=raw["customer_id"].astype(str))

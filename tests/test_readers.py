@@ -2,8 +2,9 @@
 
 Every export is built here, in a temporary workspace, and loaded through
 :func:`crmkit.inputs.workspace.load_workspace`; the canonical figures (customers, transactions,
-revenue) must come out as from the equivalent CSV. An .xls cannot be written with the packages
-at hand (openpyxl writes .xlsx only), so .xls is read by the same calamine path but not tested.
+revenue) must come out as from the equivalent CSV. An .xls cannot be written with crmkit's own
+packages (openpyxl writes .xlsx only), so the .xls case reads a committed fixture,
+``tests/fixtures/invoice_lines.xls``, made with xlwt (``tests/fixtures/make_invoice_lines_xls.py``).
 """
 
 from __future__ import annotations
@@ -350,3 +351,27 @@ def test_read_table_on_typed_cells(tmp_path):
     assert np.array_equal(table.lines, [2, 3, 4])
     numbers, bad = parse_numbers(table.data["v"])
     assert numbers.tolist() == [2.5, 3.0, 1e-7] and not bad.any()
+
+
+XLS = Path(__file__).parent / "fixtures" / "invoice_lines.xls"
+
+
+def test_xls_invoice_lines_from_a_second_sheet(make_workspace):
+    """A real BIFF8 .xls (two sheets, date cells): the invoice lines of test_line_items load
+    from the sheet named in files:, with the same figures as their CSV."""
+    from test_line_items import KEPT_REVENUE, SETTINGS
+
+    assert XLS.read_bytes()[:8] == bytes.fromhex("d0cf11e0a1b11ae1")  # an OLE2 file, not xlsx
+    root = make_workspace({"customers.csv": None, "transactions.csv": None},
+                          {**SETTINGS, "files": {"transactions": "lines.xls#Invoice lines"}})
+    shutil.copyfile(XLS, root / "lines.xls")
+    ws = load_workspace(root)
+    tx = ws.transactions
+    assert round(tx["amount"].sum(), 6) == round(KEPT_REVENUE, 6)
+    assert tx["order_id"].nunique() == 4
+    # 12583's only line is a free gift (amount 0, left out): two customers remain.
+    assert sorted(ws.customers["customer_id"]) == ["13047", "17850"]
+    assert tx["date"].min() == pd.Timestamp("2010-12-01")
+    assert ws.sources["lines.xls#Invoice lines"].format == "xls"
+    reading = ws.readings["transactions"]
+    assert (reading.lines_read, reading.lines_kept) == (9, 5)

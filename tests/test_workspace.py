@@ -216,3 +216,43 @@ def test_contract_dates_of_customers_are_dates(make_workspace):
     customers = load_workspace(root).customers
     assert customers["start_date"].dtype == "datetime64[ns]"
     assert customers["end_date"].isna().tolist() == [True, False, True]
+
+
+def test_warning_records_are_plain_json_for_run_json(make_workspace):
+    """What the runner writes into run.json (warnings: [...]): key, values and the message."""
+    import json
+
+    root = make_workspace(None, {"industry": "TODO", "language": "es"})
+    records = load_workspace(root).warning_records()
+    placeholder = next(r for r in records if r["values"].get("setting") == "industry")
+    assert placeholder["key"] == "check_warning_placeholder"
+    assert "aún contiene el marcador 'TODO'" in placeholder["message"]
+    assert json.loads(json.dumps(records)) == records
+    english = load_workspace(root).warning_records("en")
+    assert any("still holds the placeholder 'TODO'" in r["message"] for r in english)
+
+
+def test_problems_are_in_the_clients_language(make_workspace):
+    """A Spanish client's check reads in Spanish: missing file, bad numbers and dates, unknown
+    customers, with the file, column, rows and values as found."""
+    root = make_workspace({
+        "customers.csv": "customer_id\nC1\nC1\n",
+        "transactions.csv": ("customer_id,date,amount\nC1,2024-01-05,abc\nC9,2024-13-45,5\n"),
+        "survey.csv": None,
+    }, {"language": "es", "files": {"survey": "encuesta.xlsx"}})
+    problems = check_workspace(root)
+    text = "\n".join(p.message for p in problems)
+    assert "no es un número; se esperaba un número como 1234.56 o 1,234.56" in text
+    assert "no es una fecha; se esperaba" in text
+    assert "identificador de cliente repetido; se esperaba una fila por cliente " \
+           "(1 identificador repetido)" in text
+    assert "archivo no encontrado, aunque client.yaml lo nombra (files: survey: " \
+           "'encuesta.xlsx')" in text
+    assert "no está en customers.csv" in text
+    by_kind = {p.kind: p for p in problems}
+    assert by_kind["unparseable_number"].examples == ["abc"]
+    assert by_kind["unparseable_number"].rows == [2]
+    english = check_workspace(make_workspace({"customers.csv": "customer_id\nC1\nC1\n"},
+                                             slug="english"))
+    assert any("customer id repeated; expected one row per customer (1 id repeated)"
+               in p.message for p in english)

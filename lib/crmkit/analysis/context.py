@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from crmkit.core.i18n import t
+from crmkit.inputs import occasions
 from crmkit.settings.client import ClientConfig
 
 OBJECTIVES = ("attract", "retain", "grow")
@@ -118,13 +119,14 @@ def _window_start(as_of: dt.date, months: int) -> pd.Timestamp:
 
 
 def orders(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Purchase occasions: one row per customer and day, with the net amount of that day.
+    """Occasions: one row per customer and order (customer and day without order ids), with
+    its net amount (:mod:`crmkit.inputs.occasions`).
 
-    Clients export line items; a basket of three lines on one day is one purchase, so frequency
-    and order value are measured on customer-days.
+    Clients export line items; a basket of three lines is one purchase, so frequency and order
+    value are measured on occasions. The context counts every occasion, a returns-only one
+    included (its money is in the window's revenue), as it always has.
     """
-    return (transactions.groupby(["customer_id", "date"], sort=False, observed=True)["amount"]
-            .sum().reset_index())
+    return occasions.frame(transactions)[["customer_id", "date", "amount"]]
 
 
 def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.date, *,

@@ -10,9 +10,10 @@ sound model wins — a degenerate fit (parameters at a bound, shapes beyond 1e3,
 likelihood: :meth:`crmkit.analysis.value.BetaGeo.diagnostics`) is named and passed over — and is
 then refitted on the whole history by the caller.
 
-Purchases are counted as :func:`crmkit.analysis.value.summarise` counts them: one purchase
-occasion per customer and day with a purchase line (an amount of 0 or more: a free item counts,
-a return does not).
+Purchases are counted as :func:`crmkit.analysis.value.summarise` counts them, by the one rule of
+:mod:`crmkit.inputs.occasions`: one purchase per order when the export has order ids, else per
+customer and day, when it holds a purchase line (an amount of 0 or more: a free item counts, a
+return does not).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crmkit.analysis import value
+from crmkit.inputs import occasions
 
 __all__ = ["CANDIDATES", "Candidate", "Comparison", "Split", "compare", "split"]
 
@@ -179,14 +181,11 @@ def _fit(cls, summary: pd.DataFrame):
 
 def holdout_purchases(transactions: pd.DataFrame, customers: pd.Index, the_split: Split
                       ) -> pd.Series:
-    """Purchase occasions (customer-days with a line of 0 or more) in the holdout, per customer."""
+    """Purchase occasions in the holdout, per customer (:mod:`crmkit.inputs.occasions`)."""
     dates = pd.to_datetime(transactions["date"]).dt.normalize()
     inside = (dates > pd.Timestamp(the_split.calibration_end)) & \
         (dates <= pd.Timestamp(the_split.holdout_end))
-    # A purchase occasion: a customer-day with a purchase line (amount >= 0; a return is not).
-    days = (transactions.loc[inside].assign(day=dates[inside])
-            .groupby(["customer_id", "day"], observed=True)["amount"].max())
-    counts = (days >= 0).groupby(level="customer_id", observed=True).sum()
+    counts = occasions.purchase_counts(transactions.loc[inside])
     return counts.reindex(customers, fill_value=0).astype(float)
 
 
@@ -214,7 +213,8 @@ def compare(transactions: pd.DataFrame, as_of, *, holdout_months: int | None = N
     calibration = transactions[pd.to_datetime(transactions["date"])
                                <= pd.Timestamp(the_split.calibration_end)]
     summary = value.summarise(calibration,
-                              observation_period_end=pd.Timestamp(the_split.calibration_end))
+                              observation_period_end=pd.Timestamp(the_split.calibration_end),
+                              order_id_col=occasions.ORDER_COLUMN)
     actual = holdout_purchases(transactions, summary.index, the_split)
     horizon = float(the_split.holdout_days)
     candidates, predictions = [], {}
@@ -260,13 +260,9 @@ def _tracking(transactions, summary, fitted, the_split: Split) -> pd.DataFrame:
     """Cumulative purchases week by week over the holdout: actual and predicted."""
     weeks = max(1, the_split.holdout_days // 7)
     ends = [min(7 * (w + 1), the_split.holdout_days) for w in range(weeks)]
-    dates = pd.to_datetime(transactions["date"]).dt.normalize()
-    customers = set(summary.index)
-    known = transactions["customer_id"].isin(customers)
-    days = (transactions.loc[known].assign(day=dates[known])
-            .groupby(["customer_id", "day"], observed=True)["amount"].max())
-    days = days[days >= 0].reset_index()
-    offset = (days["day"] - pd.Timestamp(the_split.calibration_end)).dt.days
+    known = transactions[transactions["customer_id"].isin(set(summary.index))]
+    bought = occasions.frame(known, purchases_only=True)
+    offset = (bought["date"] - pd.Timestamp(the_split.calibration_end)).dt.days
     rows = []
     for end in ends:
         actual = int(((offset > 0) & (offset <= end)).sum())

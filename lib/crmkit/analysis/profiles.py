@@ -30,6 +30,7 @@ import pandas as pd
 
 from crmkit.analysis.rfm import as_timestamp, day_numbers, line_margin, rfm_table
 from crmkit.analysis.segment_maps import OTHER
+from crmkit.inputs import occasions
 
 DateLike = dt.date | str | pd.Timestamp
 
@@ -461,8 +462,9 @@ def promotion_history(transactions: pd.DataFrame, segments: Any, *,
     Returns
     -------
     DataFrame
-        Index ``segment``; columns ``orders`` (purchase occasions: customer-days with a
-        purchase), ``promo_orders`` (of which with a promotion on at least one line),
+        Index ``segment``; columns ``orders`` (purchase occasions of
+        :mod:`crmkit.inputs.occasions`: orders, or customer-days with a purchase),
+        ``promo_orders`` (of which with a promotion on at least one line),
         ``promo_order_share``, ``customers``, ``promo_customers`` (who ever bought with a
         promotion), ``promo_customer_share`` and ``promo_spend_share`` (share of purchase
         spend bought on promotion).
@@ -473,19 +475,17 @@ def promotion_history(transactions: pd.DataFrame, segments: Any, *,
     position = _line_positions(tx, ids)
     amount = tx["amount"].to_numpy(dtype=np.float64)
     promoted = _promoted(tx)
-    keep = (position >= 0) & (amount > 0)
+    # Purchase lines only (0 or more): grouped, they are exactly the purchase occasions of
+    # crmkit.inputs.occasions (orders, or customer-days), a promoted one having a promoted line.
+    keep = (position >= 0) & (amount >= 0)
     keep &= np.where(position >= 0, codes[np.clip(position, 0, None)], -1) >= 0
     pos, day = position[keep], day_numbers(tx["date"])[keep]
     promo, spend = promoted[keep], amount[keep]
-    day = day - (day.min() if len(day) else 0)
-    span = np.int64(day.max() + 1) if len(day) else np.int64(1)
-    key = pos.astype(np.int64) * span + day
-    order = np.argsort(key, kind="stable")
-    key, promo_sorted = key[order], promo[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, int)
-    occasion_promo = (np.maximum.reduceat(promo_sorted.astype(np.int8), starts) > 0
-                      if len(starts) else np.zeros(0, bool))
-    occasion_segment = codes[key[starts] // span]
+    orders_of_line = (tx[occasions.ORDER_COLUMN].to_numpy()[keep]
+                      if occasions.ORDER_COLUMN in tx.columns else None)
+    found = occasions.group(pos, day, spend, orders_of_line)
+    occasion_promo = np.bincount(found.of_line, weights=promo, minlength=len(found)) > 0
+    occasion_segment = codes[found.customer]
     orders = np.bincount(occasion_segment, minlength=k)
     promo_orders = np.bincount(occasion_segment, weights=occasion_promo, minlength=k)
     customer_promo = np.bincount(pos, weights=promo, minlength=len(ids)) > 0

@@ -18,6 +18,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from crmkit.inputs import occasions
+
 #: Per-customer measures of :func:`rfm_table`, in the order the table has them.
 MEASURES = ("recency", "frequency", "monetary", "avg_order", "tenure")
 #: Score columns of :func:`rfm_scores`.
@@ -46,9 +48,10 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
     as_of : date
         The analysis date.
     frequency : {"days", "lines"}
-        ``"days"`` (default) counts distinct purchase days: clients export line items, and a
-        basket of three lines is one purchase. ``"lines"`` counts purchase lines, for clients
-        whose export has one line per order.
+        ``"days"`` (default) counts purchase occasions (:mod:`crmkit.inputs.occasions`): orders
+        when the transactions have an ``order_id``, else distinct purchase days (clients export
+        line items, and a basket of three lines is one purchase). ``"lines"`` counts purchase
+        lines, for clients whose export has one line per order.
     gross_margin : float, optional
         Margin rate used for lines without a ``margin`` amount. When given, or when the
         transactions have a ``margin`` column, the table has a ``margin`` column.
@@ -59,7 +62,7 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
         Indexed by ``customer_id`` (sorted), with columns
 
         - ``recency``: days from the last purchase to ``as_of`` (0 = bought on ``as_of``);
-        - ``frequency``: number of purchases (distinct purchase days, or lines);
+        - ``frequency``: number of purchases (purchase occasions, or lines);
         - ``monetary``: total net spend (purchases minus returns), in the client's currency;
         - ``avg_order``: ``monetary / frequency``, net spend per purchase;
         - ``tenure``: days from the first purchase to ``as_of``;
@@ -67,8 +70,9 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
 
     Notes
     -----
-    A purchase is a line with a positive amount; returns (negative lines) lower ``monetary``
-    but are not purchases, so a day with only a return does not make a customer recent.
+    A purchase is an occasion with a line of 0 or more; returns (negative lines) lower
+    ``monetary`` but are not purchases, so a day (or a cancellation invoice) with only returns
+    does not make a customer recent.
     Customers with no purchase up to ``as_of`` (nothing bought, or only returns of purchases
     made before the data starts) have no recency and are left out of the table.
     """
@@ -84,30 +88,30 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
     if not keep.all():
         days, amount, codes = days[keep], amount[keep], codes[keep]
     n = len(ids)
-    ago = end_day - days  # days before as_of, >= 0
 
     monetary = np.bincount(codes, weights=amount, minlength=n)
-    # A line of 0 is a purchase (a free item, a fully discounted order); only a negative line,
-    # a return, is not. docs/data-contract.md: a purchase occasion is a day with a purchase line.
-    purchase = amount >= 0
-    p_codes, p_ago = codes[purchase], ago[purchase]
-    # Unique (customer, day) pairs as one sorted int64 key: customers ascending, then the
-    # most recent day first, so each customer's first pair is its recency, its last its tenure.
-    span = np.int64(p_ago.max() + 1) if len(p_ago) else np.int64(1)
-    pairs = sorted_unique(p_codes.astype(np.int64) * span + p_ago)
-    pair_customer = pairs // span
-    pair_ago = pairs % span
-    first = np.flatnonzero(np.r_[True, pair_customer[1:] != pair_customer[:-1]]
-                           if len(pairs) else np.zeros(0, dtype=bool))
-    last = np.r_[first[1:] - 1, len(pairs) - 1] if len(first) else first
+    # Purchases are occasions (crmkit.inputs.occasions: orders when the export has order ids,
+    # else customer-days) holding a line of 0 or more; an occasion of returns only is not one,
+    # so a return does not make a customer recent.
+    orders = (transactions[occasions.ORDER_COLUMN].to_numpy()[keep]
+              if occasions.ORDER_COLUMN in transactions.columns else None)
+    found = occasions.group(codes, days, amount, orders)
+    bought = found.purchase
+    p_customer, p_ago = found.customer[bought], end_day - found.time[bought]
+    # Occasions come sorted by customer, then time: a customer's last one is its recency, its
+    # first its tenure.
+    last = np.flatnonzero(np.r_[p_customer[1:] != p_customer[:-1], True]) if len(p_customer) \
+        else np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, p_customer[1:] != p_customer[:-1]]) if len(p_customer) \
+        else np.zeros(0, dtype=np.int64)
     recency = np.zeros(n, dtype=np.int64)
     tenure = np.zeros(n, dtype=np.int64)
-    recency[pair_customer[first]] = pair_ago[first]
-    tenure[pair_customer[last]] = pair_ago[last]
+    recency[p_customer[last]] = p_ago[last]
+    tenure[p_customer[first]] = p_ago[first]
     if frequency == "days":
-        count = np.bincount(pair_customer, minlength=n)
+        count = np.bincount(p_customer, minlength=n)
     else:
-        count = np.bincount(p_codes, minlength=n)
+        count = np.bincount(codes[amount >= 0], minlength=n)
     buyers = count > 0
 
     table = pd.DataFrame({
@@ -123,18 +127,6 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
             margin = margin[keep]
         table["margin"] = np.bincount(codes, weights=margin, minlength=n)[buyers]
     return table
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of an integer array.
-
-    Same result as :func:`numpy.unique`, which in numpy 2.4 is several times slower on a
-    million keys than a plain sort and a neighbour comparison.
-    """
-    ordered = np.sort(values)
-    if len(ordered) < 2:
-        return ordered
-    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
 def line_margin(transactions: pd.DataFrame, gross_margin: float | None) -> np.ndarray:

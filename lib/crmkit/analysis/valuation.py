@@ -39,6 +39,7 @@ from scipy.special import hyp2f1
 
 from crmkit.analysis import model_choice, value
 from crmkit.core.i18n import t
+from crmkit.inputs import occasions
 
 __all__ = ["HISTORICAL", "Valuation", "value_customers", "twelve_month_survival"]
 
@@ -215,17 +216,6 @@ def _discounted_purchases(model, summary: pd.DataFrame, months: int, discount_ra
     return total
 
 
-def _occasions(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Per customer and day: the day's net ``amount`` and ``occasion`` (the day has a purchase
-    line, an amount of 0 or more; a day of returns only is not an occasion)."""
-    days = pd.to_datetime(transactions["date"]).dt.normalize()
-    grouped = transactions.assign(day=days).groupby(["customer_id", "day"], observed=True,
-                                                    sort=False)["amount"]
-    frame = grouped.sum().reset_index()
-    frame["occasion"] = grouped.max().to_numpy() >= 0
-    return frame
-
-
 def yearly_repeat_rate(transactions: pd.DataFrame, as_of) -> float:
     """Share of the customers who bought in the year before last who bought again in the last
     year (NaN when the data do not reach two years back)."""
@@ -247,8 +237,7 @@ def _historical(summary: pd.DataFrame, transactions: pd.DataFrame, as_of, *, mar
     dates = pd.to_datetime(transactions["date"])
     recent = transactions[dates > end - pd.DateOffset(years=1)]
     per_year = recent.groupby("customer_id", observed=True)["amount"].sum()
-    occasions = _occasions(recent)
-    count = occasions[occasions["occasion"]].groupby("customer_id", observed=True).size()
+    count = occasions.purchase_counts(recent)
     retention = 0.0 if not np.isfinite(repeat_rate) else float(repeat_rate)
     years = horizon_months / 12.0
     q = retention / (1.0 + discount_rate)
@@ -293,7 +282,8 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
     """
     end = pd.Timestamp(as_of)
     tx = transactions[pd.to_datetime(transactions["date"]) <= end]
-    summary = value.summarise(tx, observation_period_end=end)
+    summary = value.summarise(tx, observation_period_end=end,
+                              order_id_col=occasions.ORDER_COLUMN)
     repeat = value.repeat_customers(summary)
     repeat_rate = yearly_repeat_rate(tx, end)
     common = {"repeat_buyers": int((summary["frequency"] > 0).sum()),
@@ -362,9 +352,8 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
         per_purchase = np.asarray(spend.expected_average_value(x, summary["monetary_value"]
                                                                .fillna(0.0).to_numpy(float)))
     else:
-        occasions = _occasions(tx)
-        occasions = occasions[occasions["occasion"]]
-        per_purchase = (occasions.groupby("customer_id", observed=True)["amount"].mean()
+        bought = occasions.frame(tx, purchases_only=True)
+        per_purchase = (bought.groupby("customer_id", observed=True)["amount"].mean()
                         .reindex(summary.index).fillna(0.0).to_numpy(float))
     frame = pd.DataFrame(index=summary.index)
     frame["probability_alive"] = alive

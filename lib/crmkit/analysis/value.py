@@ -47,6 +47,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
+from crmkit.inputs import occasions
+
 __all__ = [
     "BetaGeo",
     "ConvergenceError",
@@ -292,6 +294,7 @@ def summarise(
     observation_period_end=None,
     freq: str = "D",
     freq_multiplier: float = 1,
+    order_id_col: str | None = None,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -321,6 +324,9 @@ def summarise(
         ``lifetimes`` cannot do with pandas >= 3.
     freq_multiplier : float
         Divide recency and T by this, e.g. ``freq="h", freq_multiplier=24`` for fractional days.
+    order_id_col : str, optional
+        Name of the order id column; when given and present, an occasion is an order instead
+        of a period (crmkit passes ``"order_id"``; the default keeps ``lifetimes``' semantics).
 
     Returns
     -------
@@ -340,7 +346,10 @@ def summarise(
     positive one, as the Gamma-Gamma model requires). Customers with no purchase line at all
     are left out of the summary. The number of dropped periods and customers is stored in
     ``result.attrs["periods_without_purchase"]`` and ``result.attrs["customers_without_purchase"]``.
-    Without a monetary column every period with a transaction counts.
+    Without a monetary column every period with a transaction counts. With ``order_id_col``,
+    an occasion is an order instead of a period
+    (:mod:`crmkit.inputs.occasions`): two orders in one period are a purchase and a repeat
+    purchase, and recency and T are still counted in periods of ``freq``.
 
     Examples
     --------
@@ -382,24 +391,25 @@ def summarise(
     keep = ordinal <= end
     ordinal = ordinal[keep]
     codes, customers = pd.factorize(ids[keep], sort=True)
-
-    # One integer key per (customer, period); sorting it orders periods within customers, so
-    # first and last periods are simply the first and last rows of each customer's run.
     start = int(ordinal.min()) if len(ordinal) else 0
     span = int(ordinal.max()) - start + 1 if len(ordinal) else 1
     if len(customers) * span >= 2**62:
         raise ValueError(f"summarise: freq={freq!r} is too fine for a log this long.")
-    key = codes.astype(np.int64) * span + (ordinal - start)
-    pairs, pair_of_row = np.unique(key, return_inverse=True)
-    customer = pairs // span
-    period = pairs % span
+
+    # One occasion per customer and period, or per order when asked for order ids
+    # (crmkit.inputs.occasions); they come sorted by customer, then period, so first and last
+    # periods are simply the first and last occasions of each customer's run.
+    orders = (transactions[order_id_col].to_numpy()[keep]
+              if order_id_col is not None and order_id_col in transactions.columns else None)
+    found = occasions.group(codes, ordinal - start,
+                            None if monetary_value_col is None else amounts[keep], orders)
+    customer, period = found.customer, found.time
 
     dropped_periods = 0
     if monetary_value_col is not None:
-        totals = np.bincount(pair_of_row, weights=amounts[keep], minlength=len(pairs))
-        bought = np.bincount(pair_of_row, weights=amounts[keep] >= 0, minlength=len(pairs)) > 0
-        dropped_periods = int(len(pairs) - bought.sum())
-        customer, period, totals = customer[bought], period[bought], totals[bought]
+        bought = found.purchase
+        dropped_periods = int(len(found) - bought.sum())
+        customer, period, totals = customer[bought], period[bought], found.amount[bought]
 
     boundary = np.flatnonzero(np.diff(customer)) + 1
     first = np.concatenate(([0], boundary))

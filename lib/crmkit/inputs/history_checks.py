@@ -24,11 +24,13 @@ import pandas as pd
 
 from crmkit.core.i18n import t
 from crmkit.core.problems import Problem
+from crmkit.inputs import occasions
 from crmkit.settings.client import CONFIG_FILE, ClientConfig
 
 __all__ = ["history_checks", "MIN_REPEAT_SHARE", "MIN_REPEAT_BUYERS"]
 
-#: Below this share of buyers with a second purchase day, ``crmkit check`` warns.
+#: Below this share of buyers with a second purchase (:mod:`crmkit.inputs.occasions`: a second
+#: order, or a second purchase day), ``crmkit check`` warns.
 MIN_REPEAT_SHARE = 0.10
 #: … or below this many repeat buyers.
 MIN_REPEAT_BUYERS = 50
@@ -79,10 +81,8 @@ def history_checks(config: ClientConfig, customers: pd.DataFrame, transactions: 
             problems.append(Problem(CONFIG_FILE, "invalid_setting", t(
                 "check_holdout_too_long", lang, found=holdout, longest=longest,
                 months=months)))
-    days = (transactions.loc[inside, ["customer_id", "amount"]]
-            .assign(day=dates[inside].dt.normalize())
-            .groupby(["customer_id", "day"], observed=True)["amount"].max())
-    per_customer = (days >= 0).groupby(level="customer_id", observed=True).sum()
+    per_customer = occasions.purchase_counts(transactions.loc[inside].assign(
+        date=dates[inside]))
     buyers = int((per_customer > 0).sum())
     repeat = int((per_customer > 1).sum())
     if buyers and (repeat < MIN_REPEAT_BUYERS or repeat / buyers < MIN_REPEAT_SHARE):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import re
@@ -39,7 +40,7 @@ import pyarrow.compute as pc
 import yaml
 
 from crmkit.core.catalogue import RELATIONSHIP_ALIASES, RELATIONSHIP_TYPES
-from crmkit.core.i18n import Formatter, t
+from crmkit.core.i18n import Formatter, t, tn
 from crmkit.core.problems import EXAMPLES_SHOWN, ProblemList, WorkspaceError
 from crmkit.inputs import line_items
 from crmkit.inputs.history_checks import history_checks
@@ -93,9 +94,6 @@ EARLIEST_DATE = dt.date(1970, 1, 1)
 SATISFACTION_RANGE = (1, 5)
 NPS_RANGE = (0, 10)
 
-_ROW_NOUNS = {"customers": "customer", "transactions": "transaction",
-              "interactions": "interaction", "survey": "survey response"}
-
 #: Headers that probably mean a canonical column, to suggest a mapping (never applied silently).
 _HINTS = {
     "customer_id": ("cliente", "customer", "client", "socio", "member"),
@@ -111,6 +109,20 @@ _HINTS = {
     "unit_price": ("precio", "price", "pvp"),
     "order_id": ("invoice", "factura", "pedido", "order", "ticket", "albaran"),
 }
+#: The client's language while a workspace is loaded: problems are found deep in the loader, and
+#: each is written in the language the consultant and the client read (client.yaml's).
+_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="en")
+
+
+def _t(key: str, /, **values: object) -> str:
+    """A problem's text in the client's language (``check.yaml``)."""
+    return t(key, _LANGUAGE.get(), **values)
+
+
+def _tn(key: str, count: int, /, **values: object) -> str:
+    return tn(key, count, _LANGUAGE.get(), **values)
+
+
 #: Placeholders a template or a colleague leaves in client.yaml, which must not reach a client.
 PLACEHOLDER = re.compile(r"\b(REVIEW|TODO|TBD|FIXME|XXX)\b")
 
@@ -160,6 +172,18 @@ class Workspace:
     files: dict[str, str] = field(default_factory=dict)
     readings: dict[str, Reading] = field(default_factory=dict)
     warnings: list[Notice] = field(default_factory=list)
+
+    def warning_records(self, lang: str | None = None) -> list[dict[str, object]]:
+        """The check's warnings as plain JSON, for ``run.json`` (``warnings: [...]``): what the
+        consultant accepted by running anyway.
+
+        Parameters
+        ----------
+        lang : {"en", "es"}, optional
+            Language of each ``message``; default the client's.
+        """
+        lang = lang or self.config.language
+        return [notice.record(lang) for notice in self.warnings]
 
     def describe(self, lang: str = "en") -> str:
         """What ``crmkit check`` prints: each table, where it came from, what was kept, why.
@@ -225,6 +249,10 @@ class Notice:
     def render(self, lang: str = "en") -> str:
         """The warning in ``lang``."""
         return t(self.key, lang, **dict(self.values))
+
+    def record(self, lang: str = "en") -> dict[str, object]:
+        """The warning as plain JSON: ``key``, ``values`` and the ``message`` in ``lang``."""
+        return {"key": self.key, "values": dict(self.values), "message": self.render(lang)}
 
 
 def _notice(message_key: str, /, **values: object) -> Notice:
@@ -337,6 +365,7 @@ class _Inputs:
 
 
 def _load(root: Path, problems: ProblemList) -> Workspace | None:
+    _LANGUAGE.set("en")  # until client.yaml says otherwise
     if not root.is_dir():
         problems.add(str(root), "missing_workspace",
                      "folder not found; expected a client workspace folder holding "
@@ -349,6 +378,8 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     except WorkspaceError as error:
         problems.extend(error.problems)
     config_path = root / CONFIG_FILE
+    language = config.language if config is not None else _raw_section(config_path, "language")
+    _LANGUAGE.set(language if language in ("en", "es") else "en")
     if config_path.is_file():
         with contextlib.suppress(OSError):  # an unreadable file is reported by load_config
             checksums[CONFIG_FILE] = _sha256_file(config_path)
@@ -371,19 +402,17 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         try:
             codecs.lookup(options.encoding)
         except LookupError:
-            problems.add(CONFIG_FILE, "invalid_setting",
-                         f"key 'csv.encoding' has {options.encoding!r}; expected an encoding "
-                         "name such as utf-8, cp1252 or latin-1 (or no setting, to detect it)")
+            problems.add(CONFIG_FILE, "invalid_setting", _t(
+                "check_bad_encoding", setting="csv.encoding", found=repr(options.encoding)))
             options = options.model_copy(update={"encoding": None})
     for kind, source in list(files.items()):
         if source.csv is not None and source.csv.encoding:
             try:
                 codecs.lookup(source.csv.encoding)
             except LookupError:
-                problems.add(CONFIG_FILE, "invalid_setting",
-                             f"key 'files.{kind}.csv.encoding' has {source.csv.encoding!r}; "
-                             "expected an encoding name such as utf-8, cp1252 or latin-1 (or "
-                             "no setting, to detect it)")
+                problems.add(CONFIG_FILE, "invalid_setting", _t(
+                    "check_bad_encoding", setting=f"files.{kind}.csv.encoding",
+                    found=repr(source.csv.encoding)))
                 files[kind] = source.model_copy(
                     update={"csv": source.csv.model_copy(update={"encoding": None})})
 
@@ -497,10 +526,8 @@ def _check_line_settings(settings: TransactionSettings, opened: _Opened | None,
     for key, column, needed in (("cancellation_prefix", "order_id", settings.cancellation_prefix),
                                 ("exclude_products", "product", settings.exclude_products)):
         if needed and column not in opened.headers:
-            problems.add(CONFIG_FILE, "invalid_setting",
-                         f"key 'transactions.{key}' is set, but {file} has no {column} column; "
-                         f"expected the {column} column found or mapped (columns: transactions: "
-                         f"{column}: <header in the file>), or no transactions.{key}")
+            problems.add(CONFIG_FILE, "invalid_setting", _t(
+                "check_setting_needs_column", setting=key, file=file, column=column))
 
 
 def _placeholders(config_path: Path) -> list[Notice]:
@@ -712,9 +739,9 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
         checksums.update(result.files)
         table = result.table
         if table.data.empty:
-            problems.add(table.file, "empty_file",
-                         f"returns no rows (columns {', '.join(map(repr, table.header[:8]))}); "
-                         f"expected one row per {_ROW_NOUNS[kind]}")
+            problems.add(table.file, "empty_file", _t(
+                "check_query_no_rows", columns=", ".join(map(repr, table.header[:8])),
+                row=_t(f"check_row_{kind}")))
             return None
         headers = _match_columns(kind, table, mapping, options, problems)
         return _Opened(kind, table.file, table, headers, (0, 0), options, sorted(result.files))
@@ -742,12 +769,11 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
             folder = path.parent
             present = sorted(p.name for p in folder.iterdir()
                              if not p.name.startswith(".")) if folder.is_dir() else []
-            found = (f"found {', '.join(map(repr, present[:12]))}" if present
-                     else "the folder is empty" if folder.is_dir() else "its folder is missing")
-            problems.add(name, "missing_file",
-                         f"file not found, although client.yaml names it (files: {kind}: "
-                         f"{source.path!r}); {found}; expected the client's {kind} export at "
-                         "that path, relative to the workspace folder")
+            found = (_t("check_found_files", files=", ".join(map(repr, present[:12])))
+                     if present else _t("check_folder_empty") if folder.is_dir()
+                     else _t("check_folder_missing"))
+            problems.add(name, "missing_file", _t(
+                "check_named_not_found", kind=kind, path=repr(source.path), found=found))
             return None
     else:
         name = f"{kind}.csv"
@@ -757,10 +783,9 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
                             if p.stem == kind and p.suffix.lower() in SUPPORTED_SUFFIXES
                             and p.is_file())
             if len(others) > 1:
-                problems.add(name, "ambiguous_file",
-                             f"not found, but several files could hold the {kind}: "
-                             f"{', '.join(map(repr, others))}; expected one, or the one to read "
-                             f"named in client.yaml (files: {kind}: {others[0]!r})")
+                problems.add(name, "ambiguous_file", _t(
+                    "check_several_candidates", kind=kind, files=", ".join(map(repr, others)),
+                    first=repr(others[0])))
                 return None
             if others:
                 name = others[0]
@@ -772,16 +797,13 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
             if kind in REQUIRED_FILES:
                 present = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
                 near = [p for p in present if p.casefold().startswith(kind[:5])]
-                found = (f"found {', '.join(map(repr, present[:12]))}" if present
-                         else "the folder is empty")
-                hint = (f" (name it in client.yaml: files: {kind}: {near[0]!r}?)" if near
-                        else "")
-                derive = (", or customers: {from_transactions: true} in client.yaml to take "
-                          "the customers from the transactions" if kind == "customers" else "")
-                problems.add(name, "missing_file",
-                             f"file not found; {found}{hint}; expected the client's {kind} "
-                             f"export named {name} (or {kind}.xlsx, .ods, .parquet...), or "
-                             f"its name in client.yaml (files: {kind}: <file>){derive}")
+                found = (_t("check_found_files", files=", ".join(map(repr, present[:12])))
+                         if present else _t("check_folder_empty"))
+                hint = _t("check_name_it_hint", kind=kind, file=repr(near[0])) if near else ""
+                derive = _t("check_derive_hint") if kind == "customers" else ""
+                problems.add(name, "missing_file", _t(
+                    "check_file_not_found", found=found, hint=hint, kind=kind, name=name,
+                    derive=derive))
             return None
     try:
         table = read_table(path, options, file=name, sheet=sheet)
@@ -793,9 +815,9 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
     problems.extend(table.problems)
     if table.data.empty:
         if not table.problems:  # rather than rows that could not be read
-            problems.add(name, "empty_file",
-                         f"has a header ({', '.join(map(repr, table.header[:8]))}) but no data "
-                         f"rows; expected one line per {_ROW_NOUNS[kind]} after the header")
+            problems.add(name, "empty_file", _t(
+                "check_header_no_rows", header=", ".join(map(repr, table.header[:8])),
+                row=_t(f"check_row_{kind}")))
         return None
 
     headers = _match_columns(kind, table, mapping, options, problems)
@@ -882,29 +904,29 @@ def _load_file(opened: _Opened, options: CsvOptions, default_decimal: str | None
         blank = text.str.strip().eq("").to_numpy()
         if canonical in required and blank.any():
             report("missing_value", canonical, blank,
-                   f"empty value; expected a {canonical.replace('_', ' ')} in every row")
+                   _t("check_empty_value", what=canonical.replace("_", " ")))
         if canonical in NUMBER_COLUMNS:
             mark = column_decimal.get(canonical, decimal)
             values, bad = parse_numbers(text, mark)
             if bad.any():
-                example = "1234,56 or 1.234,56" if mark == "," else "1234.56 or 1,234.56"
-                report("unparseable_number", canonical, bad,
-                       f"not a number; expected a number like {example} "
-                       f"({_decimal_note(mark, 'decimal' in configured)})")
+                example = _t("check_number_like_comma" if mark == "," else
+                             "check_number_like_point")
+                report("unparseable_number", canonical, bad, _t(
+                    "check_not_number", example=example,
+                    note=_decimal_note(mark, "decimal" in configured)))
             columns[canonical] = pd.Series(values, index=data.index)
         elif canonical in DATE_COLUMNS:
             dates, bad = date_parts[canonical].assemble(date_format)
             bad &= ~excused
             if bad.any():
-                report("unparseable_date", canonical, bad,
-                       f"not a date; expected {_date_note(date_format, options.date_format)}")
+                report("unparseable_date", canonical, bad, _t(
+                    "check_not_date", note=_date_note(date_format, options.date_format)))
             columns[canonical] = dates
         elif canonical in KEY_COLUMNS:
             keys, unknown = _relationship_keys(text, blank)
             if unknown.any():
-                report("unknown_relationship_type", canonical, unknown,
-                       "unknown relationship type; expected one of "
-                       + ", ".join(RELATIONSHIP_TYPES))
+                report("unknown_relationship_type", canonical, unknown, _t(
+                    "check_unknown_relationship_type", valid=", ".join(RELATIONSHIP_TYPES)))
             columns[canonical] = keys
         else:
             columns[canonical] = parse_text(text)
@@ -1080,11 +1102,9 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
             wanted = clean_header(str(mapping[canonical]))
             found = wanted if wanted in available else by_key.get(_header_key(wanted))
             if found is None:
-                problems.add(name, "missing_column",
-                             f"not found, although client.yaml maps {canonical} to it "
-                             f"(columns: {kind}: {canonical}); found columns: {found_list}; "
-                             "expected the header exactly as written in the file",
-                             column=wanted)
+                problems.add(name, "missing_column", _t(
+                    "check_mapped_not_found", canonical=canonical, kind=kind, found=found_list),
+                    column=wanted)
                 continue
         else:
             found = canonical if canonical in available else by_key.get(_header_key(canonical))
@@ -1094,19 +1114,15 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
                     continue
                 if canonical in REQUIRED_COLUMNS[kind]:
                     suggestion = _suggest(canonical, table.header)
-                    problems.add(name, "missing_column",
-                                 f"required column not found; found columns: {found_list}; "
-                                 f"expected a column named {canonical}, or map the client's "
-                                 f"header to it in client.yaml under 'columns: {kind}: "
-                                 f"{canonical}: <header>'"
-                                 + (f" (perhaps {suggestion!r}?)" if suggestion else ""),
-                                 column=canonical)
+                    problems.add(name, "missing_column", _t(
+                        "check_required_missing", found=found_list, canonical=canonical,
+                        kind=kind) + (_t("check_perhaps", suggestion=repr(suggestion))
+                                      if suggestion else ""), column=canonical)
                 continue
         repeats = table.header.count(found)
         if repeats > 1:
-            problems.add(name, "duplicate_column",
-                         f"appears {repeats} times in the header; expected each column once "
-                         f"(the first is used as {canonical})", column=found)
+            problems.add(name, "duplicate_column", _t(
+                "check_duplicate_column", repeats=repeats, canonical=canonical), column=found)
         headers[canonical] = found
     if kind == "transactions" and "amount" not in headers:
         _check_line_items(name, table, mapping, headers, found_list, deferred, problems)
@@ -1122,31 +1138,25 @@ def _check_line_items(name: str, table: RawTable, mapping: dict[str, str],
         return
     if len(given) == 1:
         other = "unit_price" if given == ["quantity"] else "quantity"
-        how = "client.yaml maps" if given[0] in mapping else "the file has"
+        how = _t("check_how_mapped") if given[0] in mapping else _t("check_how_file")
         suggestion = _suggest(other, [h for h in table.header if h not in headers.values()])
-        problems.add(name, "missing_column",
-                     f"{how} {given[0]} ({headers[given[0]]!r}) but no {other}; found columns: "
-                     f"{found_list}; expected both quantity and unit_price (amount = quantity × "
-                     f"unit_price of each line), under 'columns: transactions:'"
-                     + (f" (perhaps {other}: {suggestion!r}?)" if suggestion else "")
-                     + ", or an amount column", column=other)
+        hint = (_t("check_perhaps_other", other=other, suggestion=repr(suggestion))
+                if suggestion else "")
+        problems.add(name, "missing_column", _t(
+            "check_line_items_half", how=how, given=given[0], header=repr(headers[given[0]]),
+            other=other, found=found_list, hint=hint), column=other)
         return
     if not deferred:
         return
     quantity = _suggest("quantity", table.header)
     price = _suggest("unit_price", [h for h in table.header if h != quantity])
     if quantity and price:
-        hint = (f" (these look like invoice lines: map 'columns: transactions: {{quantity: "
-                f"{quantity!r}, unit_price: {price!r}}}' and the amount is quantity × unit "
-                "price)")
+        hint = _t("check_invoice_hint", quantity=repr(quantity), price=repr(price))
     else:
         suggestion = _suggest("amount", table.header)
-        hint = f" (perhaps {suggestion!r}?)" if suggestion else ""
-    problems.add(name, "missing_column",
-                 f"required column not found; found columns: {found_list}; expected a column "
-                 "named amount, or map the client's header to it in client.yaml under "
-                 "'columns: transactions: amount: <header>', or quantity and unit_price for "
-                 f"invoice lines{hint}", column="amount")
+        hint = _t("check_perhaps", suggestion=repr(suggestion)) if suggestion else ""
+    problems.add(name, "missing_column", _t("check_amount_missing", found=found_list, hint=hint),
+                 column="amount")
 
 
 def _header_key(header: str) -> str:
@@ -1245,43 +1255,37 @@ def _check_plausible(kind: str, columns: dict[str, pd.Series], report, limit: dt
         if "amount" in columns:
             amount = values("amount")
             report("implausible_value", "amount", np.abs(amount) > MAX_ABS_AMOUNT,
-                   f"amount beyond ±{MAX_ABS_AMOUNT:,.0f}; expected the amount of one "
-                   "transaction line (check the decimal mark and the column mapping)")
+                   _t("check_amount_beyond", limit=f"{MAX_ABS_AMOUNT:,.0f}"))
             if "margin" in columns:
                 margin = values("margin")
                 report("implausible_value", "margin", np.abs(margin) > np.abs(amount),
-                       "margin larger than the amount of the line; expected the gross margin "
-                       "AMOUNT of the line (not a rate), at most the amount in absolute value")
+                       _t("check_margin_over_amount"))
         if "minutes" in columns:
             minutes = values("minutes")
             report("implausible_value", "minutes", (minutes < 0) | (minutes > MAX_MINUTES),
-                   f"outside 0 to {MAX_MINUTES} minutes; expected the duration of one "
-                   "interaction in minutes")
+                   _t("check_minutes_range", limit=MAX_MINUTES))
         if "category_spend" in columns:
             report("implausible_value", "category_spend", values("category_spend") < 0,
-                   "negative; expected the customer's estimated yearly spend in the category")
+                   _t("check_spend_negative"))
         for canonical, (low, high), label in (("satisfaction", SATISFACTION_RANGE,
-                                               "1 (completely dissatisfied) to 5 (completely "
-                                               "satisfied)"),
-                                              ("nps", NPS_RANGE, "0 to 10")):
+                                               _t("check_satisfaction_scale")),
+                                              ("nps", NPS_RANGE, _t("check_nps_scale"))):
             if canonical in columns:
                 score = values(canonical)
                 bad = np.isfinite(score) & ((score < low) | (score > high)
                                             | (score != np.round(score)))
                 report("implausible_value", canonical, bad,
-                       f"out of range or not whole; expected a whole number from {label}")
+                       _t("check_score_range", scale=label))
     if "date" in columns:
         dates = columns["date"]
         too_early = (dates < pd.Timestamp(EARLIEST_DATE)).to_numpy()
         report("implausible_date", "date", too_early,
-               f"before {EARLIEST_DATE:%Y-%m-%d}; expected a date of the client's activity "
-               "(check the year)")
+               _t("check_date_too_early", earliest=f"{EARLIEST_DATE:%Y-%m-%d}"))
         future = (dates > pd.Timestamp(limit)).to_numpy()
         if as_of is not None and as_of <= today:
-            message = (f"after the analysis date as_of {as_of:%Y-%m-%d} set in client.yaml; "
-                       "expected dates up to that day (or a later as_of)")
+            message = _t("check_date_after_as_of", as_of=f"{as_of:%Y-%m-%d}")
         else:
-            message = f"in the future (today is {today:%Y-%m-%d}); expected dates up to today"
+            message = _t("check_date_future", today=f"{today:%Y-%m-%d}")
         report("future_date", "date", future, message)
 
 
@@ -1295,11 +1299,11 @@ def _check_duplicates(customers: _Loaded, problems: ProblemList) -> None:
     first_line = dict(zip(ids[~duplicated].to_numpy(), customers.lines[~duplicated],
                           strict=True))
     idx = np.flatnonzero(duplicated)
-    examples = [f"{ids.iloc[i]} (first at line {first_line.get(ids.iloc[i], '?')})"
-                for i in idx[:EXAMPLES_SHOWN]]
+    examples = [_t("check_first_at_line", id=ids.iloc[i],
+                   line=first_line.get(ids.iloc[i], "?")) for i in idx[:EXAMPLES_SHOWN]]
+    repeated = int(ids[duplicated].nunique())
     problems.add(customers.file, "duplicate_customer",
-                 f"customer id{note} repeated; expected one row per customer "
-                 f"({_plural(ids[duplicated].nunique(), 'id')} repeated)",
+                 _tn("check_duplicate_customer", repeated, note=note, ids=f"{repeated:,}"),
                  column=header, rows=customers.lines[idx[:EXAMPLES_SHOWN]].tolist(),
                  examples=examples, count=len(idx))
 
@@ -1315,13 +1319,10 @@ def _check_known(item: _Loaded, known: pa.Array, problems: ProblemList,
     header = item.headers["customer_id"]
     note = "" if header == "customer_id" else " (customer_id)"
     distinct = ids[unknown].nunique()
-    what = {"transactions": "every transaction", "interactions": "every interaction",
-            "survey": "every survey response"}[item.kind]
     _report(problems, item.file, "unknown_customer", header, note, unknown, item.lines,
             item.raw["customer_id"],
-            f"customer id not in {customers_file} ({_plural(distinct, 'unknown id')}); "
-            f"expected {what} "
-            f"to belong to a customer listed in {customers_file}")
+            _tn("check_unknown_customer", int(distinct), file=customers_file,
+                ids=f"{distinct:,}", what=_t(f"check_every_{item.kind}")))
 
 
 def _report(problems: ProblemList, file: str, kind: str, column: str, note: str,
@@ -1337,23 +1338,17 @@ def _report(problems: ProblemList, file: str, kind: str, column: str, note: str,
 
 
 def _decimal_note(decimal: str, configured: bool) -> str:
-    mark = "decimal comma" if decimal == "," else "decimal point"
+    mark = _t("check_decimal_comma") if decimal == "," else _t("check_decimal_point")
     if configured:
-        return f"{mark} as set in client.yaml csv.decimal"
-    return f"{mark} detected; set csv.decimal in client.yaml if that is wrong"
+        return _t("check_decimal_set", mark=mark)
+    return _t("check_decimal_detected", mark=mark)
 
 
 def _date_note(date_format: str | None, configured: str | None) -> str:
     if date_format == "iso" and configured:
-        return "a date like 2024-03-05 (csv.date_format: iso in client.yaml)"
+        return _t("check_date_iso_set")
     if date_format == "yyyymmdd":
-        return ("a date like 20240305 (yyyymmdd"
-                + (" as set in client.yaml)" if configured else ", as the file's other dates)")
-                + " or 2024-03-05")
+        return _t("check_date_compact_set" if configured else "check_date_compact_detected")
     if date_format == "monthfirst":
-        return "a date like 03/05/2024 (month/day/year as set in client.yaml) or 2024-03-05"
-    return "a date like 05/03/2024 (day/month/year) or 2024-03-05"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+        return _t("check_date_monthfirst")
+    return _t("check_date_dayfirst")
