@@ -166,6 +166,8 @@ def cluster(rfm: pd.DataFrame, *, k: int | None = None, k_range: tuple[int, int]
         # idxmax returns the first maximum: the smaller k wins a tie.
         k = int(table["silhouette"].idxmax())
     table["chosen"] = table.index == k
+    # The silhouettes are scored on the sample: the chart of them says on how many customers.
+    table.attrs.update(sample_size=size, customers=n)
 
     with threadpool_limits(limits=1):
         model = models[k] if k in models else KMeans(n_clusters=k, n_init=n_init,

@@ -43,7 +43,7 @@ def yearly_retention(customers: pd.DataFrame, by: str = "segment") -> pd.Series:
     alive = pd.to_numeric(customers["probability_alive"], errors="coerce").fillna(0.0)
     kept = alive * pd.to_numeric(customers["retention"], errors="coerce").fillna(0.0)
     groups = customers[by].astype(str)
-    order = list(dict.fromkeys(groups))
+    order = list(pd.unique(groups))  # first-appearance order, in C rather than a dict
     weight = alive.groupby(groups, sort=False).sum()
     result = kept.groupby(groups, sort=False).sum() / weight.where(weight > 0)
     return result.reindex(order).clip(0.0, 1.0).rename("retention")

@@ -7,8 +7,10 @@ load_workspace`), then :func:`save` writes the canonical frames as Parquet under
 a workbook on a demo client, seconds on a million lines).
 
 The cache is used only while it is the truth: every raw file's checksum must still equal the
-manifest's, else the workspace is loaded from the raw files as usual. ``client.yaml`` is always
-parsed anew (it is small, and the settings object is not stored).
+manifest's (a file whose size and modification time, to the nanosecond, are those recorded when
+the run read it is taken as unchanged without hashing it again), else the workspace is loaded
+from the raw files as usual. ``client.yaml`` is always parsed anew (it is small, and the
+settings object is not stored).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -45,9 +48,33 @@ def save(ws: Workspace, run_dir: str | Path) -> Path:
     sources = {file: {**dataclasses.asdict(d), "configured": sorted(d.configured)}
                for file, d in ws.sources.items()}
     manifest = {"workspace": str(ws.path.resolve()), "checksums": ws.checksums,
+                "stats": {name: _settled_stat(ws.path / name) for name in ws.checksums},
                 "as_of": ws.as_of.isoformat(), "tables": tables, "sources": sources}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return folder
+
+
+def _stat(path: Path) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file (None when it cannot be read)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns]
+
+
+#: A file modified less than this long before the run saved its inputs is always hashed again:
+#: file systems stamp modification times from a coarse clock (milliseconds), so a file
+#: rewritten right after it was read could keep the same stamp.
+SETTLED_NS = 2_000_000_000
+
+
+def _settled_stat(path: Path) -> list[int] | None:
+    """:func:`_stat` of a file last modified a while ago (None for a fresh one: hash it)."""
+    stat = _stat(path)
+    if stat is None or time.time_ns() - stat[1] < SETTLED_NS:
+        return None
+    return stat
 
 
 def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None:
@@ -71,9 +98,17 @@ def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None
     if manifest.get("workspace") != str(root.resolve()):
         return None
     checksums = manifest.get("checksums") or {}
+    stats = manifest.get("stats") or {}
     for name, digest in checksums.items():
         path = root / name
-        if not path.is_file() or _sha256_file(path) != digest:
+        if not path.is_file():
+            return None
+        # Size and modification time to the nanosecond unchanged since the run read the file:
+        # the file is the one hashed (what make and rsync rely on), and a second of hashing
+        # per workbook kernel is saved on a gigabyte of exports. Anything else is hashed.
+        if stats.get(name) is not None and stats[name] == _stat(path):
+            continue
+        if _sha256_file(path) != digest:
             return None
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") if name in manifest["tables"]
               else None for name in TABLES}

@@ -431,14 +431,18 @@ def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | N
     frame = None
     record_lines = None
     if body.count("\r") == body.count("\r\n"):  # lone CRs: let the csv module count lines
-        try:
-            frame = pd.read_csv(io.BytesIO(encoded), sep=r"\s+" if sep == WHITESPACE else sep,
-                                header=None,
-                                dtype=str, keep_default_na=False, na_filter=False,
-                                index_col=False, engine="c", quotechar='"',
-                                skip_blank_lines=True, encoding="utf-8")
-        except (pd.errors.ParserError, ValueError, UnicodeError):
-            frame = None
+        if sep != WHITESPACE:
+            frame = _split_by_arrow(encoded, sep, n_lines)
+        if frame is None:
+            try:
+                frame = pd.read_csv(io.BytesIO(encoded),
+                                    sep=r"\s+" if sep == WHITESPACE else sep,
+                                    header=None,
+                                    dtype=str, keep_default_na=False, na_filter=False,
+                                    index_col=False, engine="c", quotechar='"',
+                                    skip_blank_lines=True, encoding="utf-8")
+            except (pd.errors.ParserError, ValueError, UnicodeError):
+                frame = None
     if frame is not None:
         if len(frame) == n_lines:  # one record per line: line numbers are positional
             record_lines = np.arange(1, n_lines + 1, dtype=np.int64)
@@ -464,6 +468,45 @@ def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | N
         lines = np.asarray(row_lines, dtype=np.int64)
     header, data, lines = _finish(header, data, lines)
     return header, data, lines, problems
+
+
+def _split_by_arrow(encoded: bytes, sep: str, n_lines: int) -> pd.DataFrame | None:
+    """Text columns by pyarrow's multithreaded CSV reader; None when it is not the exact answer.
+
+    pyarrow splits a big export several times faster than pandas' C parser (it uses every core
+    and hands over Arrow strings, the storage of pandas' ``str`` columns, without a copy), with
+    the same rules for the common case: double quotes, doubled quotes inside them, every cell
+    kept as text, empty cells as "". It is taken only when it finds one record per line of the
+    file, as many fields in each as in the first: blank lines, rows of another width or a bad
+    quote leave it to pandas' parser and the csv module, whose handling (and line numbers) the
+    problems report.
+    """
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(encoded),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True,
+                                           block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True,
+                                             escape_char=False, newlines_in_values=True,
+                                             ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_AllText(), strings_can_be_null=False,
+                quoted_strings_can_be_null=False, null_values=[]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    return pd.DataFrame({i: pd.Series(column, dtype="str", copy=False)
+                         for i, column in enumerate(table.columns)})
+
+
+class _AllText(dict):
+    """``ConvertOptions.column_types`` that reads every column as text (names f0, f1, ...)."""
+
+    def __init__(self, width: int = 4096):
+        super().__init__({f"f{i}": pa.string() for i in range(width)})
 
 
 def _finish(header: list[str], data: pd.DataFrame, lines: np.ndarray
@@ -1027,6 +1070,9 @@ class DateParts:
         """Split the text values of a column."""
         arr = _arrow(values)
         blank = _blank(arr)
+        plain = _plain_iso(arr, blank)
+        if plain is not None:
+            return cls(blank, plain, None, None)
         if _np_bool(pc.match_substring_regex(arr, _ISO)).any():
             iso = _extract(arr, _ISO, ("y", "m", "d"))
         else:
@@ -1087,6 +1133,33 @@ class DateParts:
                                errors="coerce").astype("datetime64[ns]")
         bad = ~self.blank & dates.isna().to_numpy()
         return dates, bad
+
+
+def _plain_iso(arr: pa.Array, blank: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """Year, month and day of a column of plain ``YYYY-MM-DD`` dates (NaN where blank).
+
+    What :data:`_ISO` would extract from such values, by slicing instead of a regular
+    expression (several times faster on ten million lines); None when any non-blank value is
+    written otherwise (a time of day, spaces, ``/``), for the regular expressions to read.
+    """
+    filled = pc.filter(arr, pa.array(~blank))
+    if len(filled) == 0:
+        return None
+    lengths = pc.min_max(pc.utf8_length(filled)).as_py()
+    if lengths != {"min": 10, "max": 10}:
+        return None
+    dashes = [pc.utf8_slice_codeunits(filled, a, a + 1) for a in (4, 7)]
+    if not all(pc.all(pc.equal(dash, "-")).as_py() for dash in dashes):
+        return None
+    parts = [pc.utf8_slice_codeunits(filled, a, b) for a, b in ((0, 4), (5, 7), (8, 10))]
+    if not all(pc.all(pc.ascii_is_decimal(p)).as_py() for p in parts):
+        return None
+    out = []
+    for part in parts:
+        column = np.full(len(arr), np.nan)
+        column[~blank] = pc.cast(part, pa.int32()).to_numpy(zero_copy_only=False)
+        out.append(column)
+    return tuple(out)
 
 
 def _extract(arr: pa.Array, pattern: str, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:

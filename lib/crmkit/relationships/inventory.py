@@ -219,14 +219,18 @@ def _logged(customers: pd.DataFrame, interactions: pd.DataFrame | None
     if unknown:
         raise ValueError("interactions have relationship_type " + ", ".join(map(repr, unknown))
                          + "; expected one of " + ", ".join(TYPES))
-    seg = pd.Series(customers["segment"].astype(str).to_numpy(),
-                    index=customers["customer_id"].astype(str).to_numpy())
+    # One hash lookup of every logged id among the customers' (what Series.map does, without
+    # building a Series of segments per row first: millions of rows for a big client).
+    segments = customers["segment"].astype(str).to_numpy()
+    where = pd.Index(customers["customer_id"].astype(str).to_numpy())
+    if not where.is_unique:
+        raise ValueError("the customer table has duplicate customer_id values")
     ids = interactions["customer_id"].astype(str)
-    segment = ids.map(seg)
-    known = segment.notna().to_numpy()
+    position = where.get_indexer(ids)
+    known = position >= 0
     frame = pd.DataFrame({
         "customer_id": ids.to_numpy()[known],
-        "segment": segment.to_numpy()[known],
+        "segment": segments[position[known]],
         "relationship_type": types.to_numpy()[known],
         "channel": interactions["channel"].astype(str).to_numpy()[known],
         "minutes": pd.to_numeric(interactions["minutes"]).fillna(0.0).to_numpy(float)[known],
@@ -235,7 +239,8 @@ def _logged(customers: pd.DataFrame, interactions: pd.DataFrame | None
 
 
 def usage(customers: pd.DataFrame, interactions: pd.DataFrame | None, *,
-          window_years: float | None = None) -> pd.DataFrame:
+          window_years: float | None = None,
+          logged: tuple[pd.DataFrame, int] | None = None) -> pd.DataFrame:
     """What the interaction log says each segment uses: volume, minutes and shares.
 
     Parameters
@@ -246,6 +251,9 @@ def usage(customers: pd.DataFrame, interactions: pd.DataFrame | None, *,
         The canonical interactions frame; None or empty gives an empty result.
     window_years : float, optional
         Years the log covers; default :func:`interaction_window_years`.
+    logged : tuple, optional
+        The log joined to the segments (``_logged(customers, interactions)``) when the caller
+        has it already; else it is joined here.
 
     Returns
     -------
@@ -255,7 +263,7 @@ def usage(customers: pd.DataFrame, interactions: pd.DataFrame | None, *,
         customers), ``interactions_year, minutes_year`` (divided by the window),
         ``share_of_minutes, share_of_interactions`` (within the segment).
     """
-    logged, _ = _logged(customers, interactions)
+    logged, _ = logged if logged is not None else _logged(customers, interactions)
     columns = ["segment", "relationship_type", "channel", "interactions", "minutes", "customers",
                "interactions_year", "minutes_year", "share_of_minutes", "share_of_interactions"]
     if logged.empty:
@@ -390,7 +398,8 @@ def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     rel = relationships_config(config)
     order = segment_order(customers)
     check_segments(rel, order, map_segments(config))
-    use = usage(customers, interactions, window_years=window_years)
+    joined = _logged(customers, interactions)  # once: usage and the counts below share it
+    use = usage(customers, interactions, window_years=window_years, logged=joined)
     minutes = (use.groupby(["segment", "relationship_type"])["minutes"].sum()
                .unstack("relationship_type").reindex(index=order, columns=list(TYPES))
                .fillna(0.0))
@@ -408,7 +417,7 @@ def inventory(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
     status[~declared & observed] = "observed"
     names = segment_names(customers)
     counts = customers["segment"].astype(str).value_counts()
-    logged, unmatched = _logged(customers, interactions)
+    logged, unmatched = joined
     contacted = logged.groupby("segment")["customer_id"].nunique()
     rows = []
     for segment in order:

@@ -203,7 +203,8 @@ def silhouette_chart(silhouette: pd.DataFrame, fmt: Formatter, *, primary: str =
     ----------
     silhouette : DataFrame
         :attr:`crmkit.analysis.clustering.Clustering.silhouette` (index ``k``; ``silhouette``,
-        ``chosen``).
+        ``chosen``). When its ``attrs`` say it was scored on a sample smaller than the base
+        (``sample_size`` < ``customers``), the chart says so under its title, in the language.
     """
     lang = fmt.lang
     colours = palette(primary, accent)
@@ -219,6 +220,13 @@ def silhouette_chart(silhouette: pd.DataFrame, fmt: Formatter, *, primary: str =
                 hovertemplate="k = %{x}: %{y:.3f}<extra></extra>")
     fig.update_xaxes(type="category")
     fig.update_yaxes(rangemode="tozero")
+    sample, total = silhouette.attrs.get("sample_size"), silhouette.attrs.get("customers")
+    if sample is not None and total is not None and sample < total:
+        # A big base is scored on a fixed-seed sample (crmkit.analysis.clustering): say so.
+        fig.update_layout(title_subtitle_text=t("scale_sample_note", lang,
+                                                sample=fmt.number(sample, 0),
+                                                total=fmt.number(total, 0)),
+                          margin_t=84)
     return label_axes(fig, t("seg_axis_k", lang), t("seg_axis_silhouette", lang))
 
 
