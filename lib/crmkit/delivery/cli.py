@@ -1,4 +1,4 @@
-"""The ``crmkit`` command line: new, check, run, dashboard, demo.
+"""The ``crmkit`` command line: new, check, run, dashboard, demo, lab, workshop, batch.
 
 Exit codes (DESIGN.md): 0 success; 2 invalid input, with a message that names the file, the row
 or column, what was found and what was expected, and nothing written; 1 a workbook failed.
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("client_dir", type=Path, metavar="CLIENT_DIR")
     p.add_argument("--name", help="the client's name (default: from the folder name)")
     p.add_argument("--language", choices=["en", "es"], default="en")
+    p.add_argument("--from", dest="source", type=Path, metavar="EXPORTS_DIR",
+                   help="a folder of the client's exports: guess the mapping and the files: "
+                        "section of client.yaml from them (the exports are copied, never changed)")
 
     p = sub.add_parser("check", help="validate a client workspace; write nothing")
     p.add_argument("client_dir", type=Path, metavar="CLIENT_DIR")
@@ -60,6 +63,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="REPORTS_DIR")
     p.add_argument("--language", choices=["en", "es"])
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("lab", help="open JupyterLab on this client's workbooks")
+    p.add_argument("client_dir", type=Path, nargs="?", metavar="CLIENT_DIR",
+                   help="the client workspace (default: the bundled demo client)")
+    p.add_argument("--language", choices=["en", "es"], help="default: the client's language")
+    p.add_argument("--port", type=int, default=8888)
+
+    p = sub.add_parser("workshop", help="a CRM strategy workshop: the pack and its grading")
+    workshop = p.add_subparsers(dest="workshop_command", required=True, metavar="ACTION")
+    w = workshop.add_parser("new", help="write a workshop pack: cases, exercises, answers, guide")
+    w.add_argument("pack_dir", type=Path, metavar="DIR")
+    w.add_argument("--language", choices=["en", "es"], default="en")
+    w.add_argument("--case", metavar="NAME", help="only this case (default: every case)")
+    w = workshop.add_parser("grade", help="grade the participants' notebooks against the key")
+    w.add_argument("pack_dir", type=Path, metavar="DIR")
+    w.add_argument("submissions_dir", type=Path, metavar="SUBMISSIONS_DIR")
+
+    p = sub.add_parser("batch", help="run every client workspace under a folder")
+    p.add_argument("clients_dir", type=Path, metavar="CLIENTS_DIR")
+    p.add_argument("--out", type=Path, default=Path("reports"), metavar="REPORTS_DIR")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of a local Dask cluster (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="submit to this existing Dask scheduler instead of a local cluster")
+    p.add_argument("--resume", action="store_true",
+                   help="skip clients whose latest run matches their current inputs")
+    p.add_argument("--language", choices=["en", "es"], default="en",
+                   help="language of the portfolio overview")
+    p.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -74,8 +106,11 @@ def _check(args: argparse.Namespace) -> int:
 def _new(args: argparse.Namespace) -> int:
     from crmkit.inputs.scaffold import new_workspace
 
-    path = new_workspace(args.client_dir, name=args.name, language=args.language)
-    print(f"Created {path}. Next: put the client's exports in it and run 'crmkit check {path}'.")
+    extra = {"source": args.source} if args.source is not None else {}
+    path = new_workspace(args.client_dir, name=args.name, language=args.language, **extra)
+    if args.source is None:
+        print(f"Created {path}. Next: put the client's exports in it and run "
+              f"'crmkit check {path}'.")
     return EXIT_OK
 
 
@@ -106,6 +141,24 @@ def _dashboard(args: argparse.Namespace) -> int:
                  reports_dir=args.reports, max_kernels=args.max_kernels)
 
 
+def _lab(args: argparse.Namespace) -> int:
+    from crmkit.delivery.lab import lab_command
+
+    return lab_command(args)
+
+
+def _workshop(args: argparse.Namespace) -> int:
+    from crmkit.delivery.workshop import commands
+
+    return {"new": commands.new, "grade": commands.grade}[args.workshop_command](args)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from crmkit.delivery.batch import batch_command
+
+    return batch_command(args)
+
+
 def _language_of(client_dir: Path | None) -> str:
     """The client's language for crmkit's own messages: client.yaml's ``language``, else en."""
     try:
@@ -115,7 +168,8 @@ def _language_of(client_dir: Path | None) -> str:
         return "en"
 
 
-COMMANDS = {"new": _new, "check": _check, "run": _run, "demo": _demo, "dashboard": _dashboard}
+COMMANDS = {"new": _new, "check": _check, "run": _run, "demo": _demo, "dashboard": _dashboard,
+            "lab": _lab, "workshop": _workshop, "batch": _batch}
 
 
 def main(argv: list[str] | None = None) -> int:
