@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -34,6 +35,7 @@ from crmkit.core.problems import UserError
 from crmkit.delivery import SECTIONS
 from crmkit.delivery.report import render_report
 from crmkit.inputs import cache as inputs_cache
+from crmkit.inputs.workspace import _sha256_file as sha256_file
 from crmkit.inputs.workspace import load_workspace
 
 #: Packages whose versions are recorded in run.json.
@@ -115,6 +117,77 @@ class Run:
         return json.loads((self.folder / "results.json").read_text(encoding="utf-8"))
 
 
+#: A run folder's name: its start ``YYYY-MM-DDTHHMMSS``, ``-N`` when several started in the same
+#: second, ``-failed`` when a workbook failed (the staging folders, ``.<name>.partial-PID``, are
+#: hidden and never a run).
+RUN_FOLDER = re.compile(r"^(\d{4}-\d\d-\d\dT\d{6})(?:-(\d+))?(-failed)?$")
+
+
+def latest_run(client_reports: str | Path) -> Path | None:
+    """The latest run folder of a client (finished or failed), or None when it has none.
+
+    Parameters
+    ----------
+    client_reports : path
+        ``REPORTS_DIR/<slug>/``.
+    """
+    folder = Path(client_reports)
+    if not folder.is_dir():
+        return None
+    runs = []
+    for path in folder.iterdir():
+        match = RUN_FOLDER.match(path.name)
+        if match and path.is_dir():
+            # "<stamp>-2" was started after "<stamp>-failed": order by stamp, then counter
+            runs.append((match.group(1), int(match.group(2) or 1), path))
+    return max(runs)[2] if runs else None
+
+
+def unchanged_run(client_dir: str | Path, reports_dir: str | Path) -> Path | None:
+    """The client's latest run folder when it was made from the current inputs, else None.
+
+    The latest run must have finished (a failed run is never "unchanged": it is run again) and
+    the checksums its ``run.json`` records must equal those of the files the workspace reads now
+    (the same :attr:`~crmkit.inputs.workspace.Workspace.checksums` a run records, so a file
+    added, changed or removed, client.yaml included, counts as a change).
+
+    Parameters
+    ----------
+    client_dir : path
+        The client workspace.
+    reports_dir : path
+        Where its run folders are (``reports_dir/<slug>/``).
+    """
+    client_dir = Path(client_dir).resolve()
+    run = latest_run(Path(reports_dir).resolve() / client_dir.name)
+    if run is None or run.name.endswith("-failed"):
+        return None
+    try:
+        recorded = json.loads((run / "run.json").read_text(encoding="utf-8"))["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # hashing the recorded files is cheap and catches most changes without a validation
+    for name, digest in recorded.items():
+        path = client_dir / name
+        if not path.is_file() or sha256_file(path) != digest:
+            return None
+    try:  # the files it reads now: one added beside them counts too
+        current = load_workspace(client_dir).checksums
+    except UserError:
+        return None  # the run will say what is wrong
+    return run if current == recorded else None
+
+
+#: Environment variable naming clients (slugs, comma-separated) whose run fails at its first
+#: workbook, as a workbook raising an error does: the failed folder is kept and ``crmkit run``
+#: exits 1. For tests of what surrounds a failure (``crmkit batch``); never set it otherwise.
+FAIL_ENV = "CRMKIT_TEST_FAIL_CLIENT"
+
+
+def _injected_failures() -> set[str]:
+    return {slug.strip() for slug in os.environ.get(FAIL_ENV, "").split(",") if slug.strip()}
+
+
 #: Exceptions raised in a workbook that are the user's mistake, not a bug (exit 2, not 1).
 USER_ERRORS = ("UserError", "WorkspaceError")
 
@@ -131,8 +204,8 @@ class WorkbookFailed(Exception):
 
     def explain(self) -> str:
         # The execution count is what the consultant sees beside the cell in the kept notebook.
-        where = f"cell [{self.cell}]" if self.cell is not None else "before its first cell"
-        return (f"crmkit run: workbook {self.workbook} failed at {where}: {self.error}\n"
+        where = f"at cell [{self.cell}]" if self.cell is not None else "before its first cell"
+        return (f"crmkit run: workbook {self.workbook} failed {where}: {self.error}\n"
                 f"The executed notebook is kept for diagnosis in {self.kept}\n"
                 "Earlier reports are untouched.")
 
@@ -218,6 +291,10 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
     timings: dict[str, float] = {}
     books = workbooks()
+    if workspace.slug in _injected_failures():  # tests only: a failing workbook, cheaply
+        raise _failed(staging, final, books[0], None,
+                      f"RuntimeError: failure injected by {FAIL_ENV} (a test setting)")
+
     engine = _register_engine()
     bar = _progress(progress)
     try:
@@ -300,6 +377,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
             "finished": dt.datetime.now().isoformat(timespec="seconds"),
             "as_of": workspace.as_of.isoformat(),
             "inputs": workspace.checksums,
+            "warnings": workspace.warning_records(lang),
             "parameters": {"client_dir": str(client_dir), "language": lang,
                            "reports_dir": str(Path(reports_dir).resolve())},
             "workbooks": [b.name for b in books],
