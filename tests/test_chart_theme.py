@@ -142,3 +142,18 @@ def test_go_figures_without_the_theme_are_finished_in_the_report(tmp_path):
     nbformat.write(new_notebook(cells=[new_markdown_cell("# 1. X"), cell]), path)
     html = render_report([path], {}, _config(), "en")
     assert '"range":[0.0,1.16]' in html
+
+
+def test_offer_roi_keeps_the_segment_maps_order_top_to_bottom():
+    import pandas as pd
+
+    from crmkit.core.i18n import Formatter
+    from crmkit.delivery.charts.plan import offer_roi
+
+    segments = pd.DataFrame({"segment_name": ["Champions", "Loyal", "At risk"],
+                             "roi": [0.1, 2.5, -0.3], "expected_cost": [10.0, 20.0, 30.0],
+                             "incremental_margin": [11.0, 70.0, 21.0]})
+    fig = offer_roi(segments, Formatter("en", "EUR"))
+    spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else fig.figure.to_plotly_json()
+    assert list(spec["data"][0]["y"]) == ["Champions", "Loyal", "At risk"]
+    assert spec["layout"]["yaxis"]["autorange"] == "reversed"

@@ -315,3 +315,45 @@ def test_a_euro_report_prints_on_a4_and_a_dollar_one_on_letter(tmp_path):
     html = _wide_chart_report(letter, currency="USD")
     page = _pages(pdf.print_pdf(html, letter / "report.pdf"), letter)[0]
     assert abs(page.height / page.width - 11 / 8.5) < 0.01
+
+
+@needs_tools
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_decision_is_one_page_of_its_own_on_paper(tmp_path, lang):
+    """A heavy decision (two conditions, placeholder costs, twelve segments with long names)
+    still prints on page one, whole, and the contents start page two."""
+    from test_decision_page import _results
+
+    results = _results("go_with_conditions", npv_low_benefits=-18230.0,
+                       npv_high_costs=-17228.0,
+                       decision_conditions=["pilot_levers", "replace_default_costs"],
+                       cost_lines={"total": 10, "default": 7})
+    keys = [f"segment_{i}" for i in range(12)]
+    results["segments"]["profiles"] = [{"segment": k, "customers": 10} for k in keys]
+    results["cost_benefit"]["segments"] = [
+        {"segment": k, "segment_name": f"Segment number {i} with a long name", "verdict":
+         "move_cheaper", "main_type": "dedicated_personal_assistance",
+         "cheaper_type": "automated_services", "impact": 1000.0 * i}
+        for i, k in enumerate(keys)]
+    path = tmp_path / "01_context.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# 1. Context\n\n## Data\nText.")]),
+                   path)
+    config = ClientConfig.model_validate({**MINIMAL_CONFIG, "name": "Acme Retail"})
+    html = tmp_path / "report.html"
+    html.write_text(render_report([path], results, config, lang), encoding="utf-8")
+    printed = pdf.print_pdf(html, tmp_path / "report.pdf")
+    assert printed is not None
+
+    def page(n):
+        return subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(printed), "-"],
+                              capture_output=True, text=True, check=True).stdout
+
+    # one line of text per visual line: join them, the cells wrap
+    first, second = " ".join(page(1).split()), page(2)
+    assert t("dp_title", lang) in first and t("decision_go_with_conditions", lang) in first
+    assert "Segment number 11 with a long name" in first  # the table's last row
+    assert " ".join(t("decision_reason_default_costs", lang, default=7, total=10).split()) \
+        in first
+    assert second.lstrip().startswith(t("contents", lang))
+    assert "Segment number" not in second

@@ -123,3 +123,130 @@ def test_print_css_repeats_headers_and_keeps_charts_whole(tmp_path):
     assert "thead { display: table-header-group; }" in css
     assert re.search(r"\.crm-chart \{[^}]*break-inside: avoid", css)
     assert "overflow: visible" in css and "overflow-x: auto" not in html.split("</style>")[0]
+
+
+# --- the paper and the client's industry words ------------------------------------------------
+
+def _paper(html):
+    return re.search(r"@page \{ size: (\w+) portrait", html).group(1)
+
+
+@pytest.mark.parametrize(("currency", "setting", "expected"), [
+    ("EUR", None, "A4"), ("USD", None, "Letter"), ("EUR", "Letter", "Letter"),
+    ("USD", "A4", "A4")])
+def test_paper_is_the_territorys_unless_client_yaml_says_otherwise(tmp_path, currency, setting,
+                                                                    expected):
+    config = _config().model_copy(update={"currency": currency})
+    if setting:
+        config = ClientConfig.model_validate({**config.model_dump(), "report": {"paper": setting}})
+    html = render_report([_notebook(tmp_path)], RESULTS, config, "en")
+    assert _paper(html) == expected
+    assert f'data-paper="{expected}"' in html
+
+
+def test_an_unknown_paper_in_client_yaml_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="A4"):
+        ClientConfig.model_validate({**_config().model_dump(), "report": {"paper": "A3"}})
+
+
+@pytest.mark.parametrize(("industry", "model", "expected"), [
+    ("banca minorista", "non_contractual", "banking"),
+    ("Retail banking", "non_contractual", "banking"),
+    ("fashion and home retail", "non_contractual", "retail"),
+    ("mobile and fibre telecommunications", "contractual", "subscription"),
+    ("", "contractual", "subscription"), ("", "non_contractual", "retail")])
+def test_the_vocabulary_follows_the_industry(industry, model, expected):
+    from crmkit.delivery.vocabulary import vocabulary_of
+
+    config = ClientConfig.model_validate({**_config().model_dump(), "industry": industry,
+                                          "business_model": model})
+    assert vocabulary_of(config) == expected
+    chosen = ClientConfig.model_validate({**config.model_dump(),
+                                          "report": {"vocabulary": "retail"}})
+    assert vocabulary_of(chosen) == "retail"
+
+
+def test_every_industry_variant_has_its_base_with_the_same_placeholders():
+    import string
+
+    from crmkit.core.i18n import LANGUAGES, catalogue
+    from crmkit.delivery.vocabulary import SEPARATOR, VOCABULARIES
+
+    messages = catalogue()
+    variants = [k for k in messages if SEPARATOR in k]
+    assert len(variants) > 20
+    for key in variants:
+        base, vocabulary = key.rsplit(SEPARATOR, 1)
+        assert vocabulary in VOCABULARIES and base in messages, key
+        for lang in LANGUAGES:
+            fields = [{f for _, f, _, _ in string.Formatter().parse(messages[k][lang]) if f}
+                      for k in (base, key)]
+            assert fields[0] == fields[1], (key, lang)
+
+
+def test_rewrite_replaces_whole_messages_with_their_figures():
+    from crmkit.core.i18n import t
+    from crmkit.delivery.vocabulary import rewrite
+
+    text = (f"<th>{t('seg_col_avg_order_value', 'es')}</th>"
+            f"<td>{t('ind_lapsed_share', 'es', days=365)}</td><p>Una compra cualquiera.</p>")
+    banking = rewrite(text, "es", "banking")
+    assert "<th>Importe medio por operación</th>" in banking
+    assert "<td>Clientes sin operar desde hace 365 días</td>" in banking
+    assert "Una compra cualquiera." in banking  # words outside a message are the author's
+    assert rewrite(text, "es", "retail") == text
+
+
+def test_a_banks_report_has_no_shop_words_in_tables_or_charts(tmp_path):
+    from crmkit.core.i18n import t
+
+    headers = "".join(f"<th>{t(k, 'es')}</th>" for k in (
+        "seg_col_avg_order_value", "seg_col_frequency", "ind_average_order_value"))
+    figure = go.Figure(go.Bar(x=["a"], y=[1]), layout={"title": {"text": t(
+        "val_chart_tracking_title", "es")}}).to_plotly_json()
+    cells = [new_markdown_cell("# 1. Contexto\n\n{{ 'seg_heading_who_what' | t }}"),
+             new_code_cell("t()", outputs=[new_output("execute_result", execution_count=1, data={
+                 "text/html": f"<table class='crm-table'><tr>{headers}</tr></table>"})]),
+             new_code_cell("c()", outputs=[new_output("display_data", data={
+                 "application/vnd.plotly.v1+json": figure})]),
+             new_code_cell("x()", outputs=[new_output("execute_result", execution_count=2, data={
+                 "text/html": f"<p>{t('auto_level2_needs', 'es')}</p>"})])]
+    path = tmp_path / "01_context.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    bank = ClientConfig.model_validate({**_config().model_dump(), "industry": "banca minorista"})
+    html = render_report([path], {}, bank, "es")
+    body = html.split('<section class="chapter"', 1)[1]
+    for shop in ("Ticket medio", "Compra media", "Compras por cliente", "Compras del periodo",
+                 "cupón en la caja", "qué compran"):
+        assert shop not in body, shop
+    assert "Importe medio por operación" in body and "Operaciones del periodo" in body
+    assert "qué productos tienen" in body
+    shop = render_report([path], {}, _config(), "es").split('<section class="chapter"', 1)[1]
+    assert "Ticket medio" in shop and "qué compran" in shop
+
+
+def test_the_decision_page_opens_the_report_in_the_summarys_place(tmp_path):
+    from test_decision_page import _results
+
+    html = render_report([_notebook(tmp_path)], {**RESULTS, **_results("go")}, _config(), "en")
+    first = html.index('<section class="summary" id="decision"')
+    assert first < html.index('<nav class="toc"') < html.index('<section class="chapter"')
+    assert "Executive summary" not in html  # the page replaces it, it does not repeat it
+    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[first:html.index("</section>",
+                                                                             first)]))
+    assert "€25,765 Net present value of the CRM project" in plain
+    # without a decision the executive summary stays
+    older = render_report([_notebook(tmp_path)], {**RESULTS, "implementation": {"npv": 1.0}},
+                          _config(), "en")
+    assert 'id="decision"' not in older and "Executive summary" in older
+
+
+def test_rewrite_leaves_single_words_and_longer_words_alone():
+    from crmkit.delivery.vocabulary import rewrite
+
+    text = "<p>Una compra y las compras; Ticket medio, Ticket mediano.</p>"
+    banking = rewrite(text, "es", "banking")
+    assert "Una compra y las compras" in banking  # vw_* words go through `t` only
+    assert "Importe medio por operación, Ticket mediano." in banking

@@ -60,3 +60,10 @@ def test_the_decision_leads_the_summary_with_what_you_must_believe():
     spanish = executive_summary({**RESULTS, "implementation": {**plan, "decision": "no_go"}},
                                 Formatter("es", "EUR"))
     assert spanish.cards[0] == ("Decisión", "No seguir")
+
+
+def test_a_break_even_below_zero_reads_as_a_fall_not_a_negative_rise():
+    plan = {"npv": 25765.0, "payback_month": 30, "decision": "go",
+            "break_even": {"lever": "retention", "value": -0.0752, "unit": "points"}}
+    summary = executive_summary({**RESULTS, "implementation": plan}, Formatter("en", "EUR"))
+    assert summary.cards[1] == ("What you must believe", "retention no more than 0.1 points lower")

@@ -49,8 +49,8 @@ CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrom
 
 #: The plotting area of a chart is printed this much lower than on screen, but not below
 #: PRINT_MIN_PLOT pixels; titles, tick labels and the legend keep their size and room.
-PRINT_HEIGHT = 0.7
-PRINT_MIN_PLOT = 170
+PRINT_HEIGHT = 0.6
+PRINT_MIN_PLOT = 150
 
 #: Injected into every print copy: each chart is redrawn at the printed page's width (96 CSS
 #: pixels an inch) before anything else runs on load (it is the first load listener).

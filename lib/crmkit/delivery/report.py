@@ -10,11 +10,26 @@ the other language, and draws plotly's JSON output only with require.js and a CD
 would give us here (markdown, escaping) come from markdown-it-py and Jinja, which nbconvert itself
 builds on.
 
+**One page for the decision.** The report opens with
+:func:`crmkit.delivery.decision_page.decision_page`
+(the decision, why, the conditions, what to do per segment); a run without a decision keeps the
+executive summary (:mod:`crmkit.delivery.summary`).
+
+**Client text and method.** The chapters speak to the client; a cell tagged ``report-method``
+(model parameters, formulas, algorithm names, client.yaml instructions) is moved, in its
+chapter's order, to the "Method and assumptions" appendix at the end, under its chapter's title,
+its headings one level lower. A cell tagged ``report-skip`` (a consultant's note) never reaches
+the report; both stay in the executed notebooks for the consultant.
+
+**The client's words.** Every chapter is rewritten in the client's industry vocabulary
+(:mod:`crmkit.delivery.vocabulary`): a bank's tables say "operations", not "purchases".
+
 Charts are drawn with the shared plotly config (:func:`crmkit.delivery.charts.plotly_config`: zoom
 and PNG download, no Plotly Cloud button, no logo) and, in Spanish, plotly's Spanish locale,
 embedded once beside plotly.js. Tables wider than the page are split by
 :mod:`crmkit.delivery.tables`; the print CSS sets the paper (A4, or US Letter where the client's
-territory uses it: :func:`crmkit.core.i18n.paper_size`), repeats a table's header on every page
+territory uses it: :func:`crmkit.core.i18n.paper_size`; client.yaml's ``report: {paper: …}``
+overrides it), repeats a table's header on every page
 it runs over and never breaks a chart.
 """
 
@@ -37,13 +52,20 @@ from crmkit import __version__
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
 from crmkit.delivery.charts import finish, plotly_config, plotly_locale_js
+from crmkit.delivery.decision_page import decision_page
 from crmkit.delivery.summary import executive_summary
+from crmkit.delivery.vocabulary import DEFAULT as RETAIL_WORDS
+from crmkit.delivery.vocabulary import rewrite, rewrite_figure, vocabulary_of, word
 from crmkit.settings.client import ClientConfig
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 LANGUAGE_TAG = "lang-"
 #: Cells tagged so never reach the client (e.g. a consultant's scratch cell).
 SKIP_TAG = "report-skip"
+#: Cells tagged so move to the "Method and assumptions" appendix, under their chapter's title.
+METHOD_TAG = "report-method"
+#: The appendix's slug (its anchor and the prefix of its headings' anchors).
+METHOD_SLUG = "method"
 #: Width of each paper in millimetres, and the side margins of the print CSS (``@page``).
 PAPER_WIDTH_MM = {"A4": 210.0, "Letter": 215.9}
 PRINT_SIDE_MARGINS_MM = 2 * 13
@@ -61,8 +83,12 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "typographer": True}).enable("table")
 
 
-def prose_environment(fmt: Formatter) -> jinja2.Environment:
-    """The Jinja environment that fills a markdown cell: filters format in the language."""
+def prose_environment(fmt: Formatter, vocabulary: str = RETAIL_WORDS) -> jinja2.Environment:
+    """The Jinja environment that fills a markdown cell: filters format in the language.
+
+    The ``t`` filter translates a catalogue key in the client's ``vocabulary``
+    (:func:`crmkit.delivery.vocabulary.word`).
+    """
 
     def finalize(value: Any) -> str:
         if value is None:
@@ -76,7 +102,7 @@ def prose_environment(fmt: Formatter) -> jinja2.Environment:
         number=lambda v, d=0: fmt.number(v, d),
         date=lambda v: fmt.date(dt.date.fromisoformat(v) if isinstance(v, str) else v),
         month=lambda v: fmt.month(dt.date.fromisoformat(v) if isinstance(v, str) else v),
-        t=lambda key, **kw: t(key, fmt.lang, **kw),
+        t=lambda key, **kw: word(key, fmt.lang, vocabulary, **kw),
     )
     return env
 
@@ -91,11 +117,14 @@ def cell_language(cell) -> str | None:
 class Chapter:
     """One workbook rendered as HTML, with its headings for the table of contents."""
 
-    def __init__(self, slug: str, title: str, body: str, headings: list[tuple[str, str]]):
+    def __init__(self, slug: str, title: str, body: str, headings: list[tuple[str, str]],
+                 method: str = ""):
         self.slug = slug
         self.title = title
         self.body = body
         self.headings = headings
+        #: The chapter's ``report-method`` cells, rendered, for the appendix.
+        self.method = method
 
 
 class _ChartCounter:
@@ -112,7 +141,8 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def render_output(output: dict, charts: _ChartCounter, lang: str = "en") -> str:
+def render_output(output: dict, charts: _ChartCounter, lang: str = "en",
+                  vocabulary: str = RETAIL_WORDS) -> str:
     """HTML of one code-cell output: a chart, a table, an image; stdout and logs are dropped.
 
     A chart gets the report's config (:func:`~crmkit.delivery.charts.plotly_config` in ``lang``)
@@ -124,7 +154,7 @@ def render_output(output: dict, charts: _ChartCounter, lang: str = "en") -> str:
         return ""
     data = output.get("data", {})
     if PLOTLY_MIME in data:
-        figure = finish(data[PLOTLY_MIME], lang)
+        figure = rewrite_figure(finish(data[PLOTLY_MIME], lang), lang, vocabulary)
         chart_id = charts.next_id()
         return (f'<div class="crm-chart" id="{chart_id}"></div><script>Plotly.newPlot('
                 f'"{chart_id}",{_script_json(figure.get("data", []))},'
@@ -145,9 +175,15 @@ def _slugify(text: str) -> str:
 
 
 def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Environment,
-                   results: dict, charts: _ChartCounter, slug: str) -> Chapter:
-    """Render one executed workbook in ``lang``: its prose filled, its outputs, no code."""
+                   results: dict, charts: _ChartCounter, slug: str,
+                   vocabulary: str = RETAIL_WORDS) -> Chapter:
+    """Render one executed workbook in ``lang``: its prose filled, its outputs, no code.
+
+    Cells tagged :data:`METHOD_TAG` are rendered into :attr:`Chapter.method` (for the appendix)
+    instead of the chapter's body; cells tagged :data:`SKIP_TAG` are left out.
+    """
     parts: list[str] = []
+    method: list[str] = []
     for cell in notebook.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if SKIP_TAG in tags or "parameters" in tags or "injected-parameters" in tags:
@@ -155,13 +191,20 @@ def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Envir
         language = cell_language(cell)
         if language is not None and language != lang:
             continue
+        into = method if METHOD_TAG in tags else parts
         if cell.cell_type == "markdown":
             text = env.from_string(cell.source).render(**results)
-            parts.append(_markdown().render(text))
+            into.append(_markdown().render(text))
         elif cell.cell_type == "code":
-            parts.extend(render_output(o, charts, lang) for o in cell.get("outputs", []))
-    body = "".join(parts)
-    title = slug
+            into.extend(render_output(o, charts, lang, vocabulary)
+                        for o in cell.get("outputs", []))
+    chapter = _number_headings(rewrite("".join(parts), lang, vocabulary), slug, slug)
+    chapter.method = rewrite("".join(method), lang, vocabulary)
+    return chapter
+
+
+def _number_headings(body: str, slug: str, title: str) -> Chapter:
+    """Give every h1-h3 an anchor; the h1 is the chapter's title, the h2s its contents."""
     headings: list[tuple[str, str]] = []
     used: set[str] = set()
 
@@ -182,6 +225,30 @@ def render_chapter(notebook: nbformat.NotebookNode, lang: str, env: jinja2.Envir
     return Chapter(slug, title, body, headings)
 
 
+def _demote(body: str) -> str:
+    """Headings one level lower (h1 → h3: under the appendix's h1 and the chapter's h2)."""
+    def lower(match: re.Match) -> str:
+        level = min(int(match.group(2)) + (2 if match.group(2) == "1" else 1), 6)
+        return f"<{match.group(1)}h{level}"
+
+    return re.sub(r"<(/?)h([1-5])(?=[\s>])", lower, body)
+
+
+def method_appendix(chapters: Iterable[Chapter], lang: str) -> Chapter | None:
+    """The "Method and assumptions" appendix: each chapter's method cells under its title.
+
+    None when no chapter has any.
+    """
+    sections = [(c.title, c.method) for c in chapters if c.method.strip()]
+    if not sections:
+        return None
+    body = f"<h1>{html.escape(t('report_method_title', lang))}</h1>"
+    body += f"<p>{html.escape(t('report_method_lead', lang))}</p>"
+    body += "".join(f"<h2>{html.escape(title)}</h2>{_demote(method)}"
+                    for title, method in sections)
+    return _number_headings(body, METHOD_SLUG, t("report_method_title", lang))
+
+
 def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig, lang: str,
                   *, generated: dt.datetime | None = None, as_of: dt.date | None = None,
                   paper: str | None = None) -> str:
@@ -199,7 +266,8 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
     as_of : date, optional
         The date the client's data runs to.
     paper : {"A4", "Letter"}, optional
-        The printed page; default the client's (:attr:`~crmkit.core.i18n.Formatter.paper`).
+        The printed page; default client.yaml's ``report.paper``, else the territory's
+        (:attr:`~crmkit.core.i18n.Formatter.paper`).
 
     Returns
     -------
@@ -207,10 +275,11 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
         A complete, self-contained HTML document.
     """
     fmt = Formatter(lang, config.currency)
-    paper = paper or fmt.paper
+    paper = paper or config.report.paper or fmt.paper
     if paper not in ("A4", "Letter"):
         raise ValueError(f"paper {paper!r}; expected A4 or Letter")
-    env = prose_environment(fmt)
+    vocabulary = vocabulary_of(config)
+    env = prose_environment(fmt, vocabulary)
     context = {**results, "client": {"name": config.name, "industry": config.industry,
                                      "currency": config.currency}}
     charts = _ChartCounter()
@@ -218,7 +287,10 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
         slug = "wb-" + path.stem.replace("_", "-")  # ids must not start with a digit in CSS
-        chapters.append(render_chapter(notebook, lang, env, context, charts, slug))
+        chapters.append(render_chapter(notebook, lang, env, context, charts, slug, vocabulary))
+    appendix = method_appendix(chapters, lang)
+    if appendix is not None:
+        chapters.append(appendix)
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths.TEMPLATES / "report"),
         autoescape=jinja2.select_autoescape(default=True),
@@ -227,6 +299,8 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
     return template.render(
         lang=lang, client=config, chapters=chapters,
         summary=executive_summary(results, fmt),
+        decision=jinja2.utils.markupsafe.Markup(decision_page(
+            results, lang, currency=config.currency, margins=config.crm_project.decision)),
         t=lambda key, **kw: t(key, lang, **kw),
         generated=fmt.date(generated.date()), as_of=fmt.date(as_of) if as_of else None,
         plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()) if charts.n else "",

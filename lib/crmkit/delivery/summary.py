@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crmkit.core.i18n import Formatter, t
+from crmkit.delivery.decision_page import believe
 
 
 @dataclass
@@ -95,10 +96,5 @@ def executive_summary(results: dict, fmt: Formatter) -> Summary:
 
 
 def _believe(break_even: dict | None, fmt: Formatter) -> str | None:
-    """"What you must believe" in a few words: the break-even of the business case."""
-    if not break_even or break_even.get("value") is None:
-        return None
-    value = float(break_even["value"])
-    if break_even.get("lever") == "retention":
-        return t("decision_believe_points", fmt.lang, points=fmt.number(value, 1))
-    return t("decision_believe_scale", fmt.lang, scale=fmt.number(value, 2))
+    """"What you must believe" in a few words: the decision page's own (its sign read right)."""
+    return believe(break_even, fmt)

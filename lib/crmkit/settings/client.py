@@ -320,6 +320,19 @@ class Context(_Strict):
     external: ExternalContext
 
 
+class ReportSettings(_Strict):
+    """How the client's report is printed and worded.
+
+    ``paper``: ``A4`` or ``Letter``; default the paper of the client's territory (from the
+    currency: :func:`crmkit.core.i18n.paper_size`). ``vocabulary``: the industry's words
+    (``retail``: purchases and orders; ``banking``: products and operations; ``subscription``:
+    contracts and bills); default guessed from ``industry`` (:mod:`crmkit.delivery.vocabulary`).
+    """
+
+    paper: Literal["A4", "Letter"] | None = None
+    vocabulary: Literal["retail", "banking", "subscription"] | None = None
+
+
 class ClientConfig(_Strict):
     """Everything in ``client.yaml``.
 
@@ -340,6 +353,7 @@ class ClientConfig(_Strict):
                                        "contractual (subscriptions, contracts, accounts: "
                                        "customers.csv has start_date and end_date)")
     branding: Branding = Branding()
+    report: ReportSettings = ReportSettings()
     csv: CsvOptions = CsvOptions()
     columns: dict[Literal["customers", "transactions", "interactions", "survey"],
                   dict[str, str]] = {}

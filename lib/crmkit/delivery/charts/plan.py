@@ -283,7 +283,9 @@ def offer_roi(segments: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
     """
     lang = fmt.lang
     colours = palette(primary, accent)
-    rows = segments.dropna(subset=["roi"]).sort_values("roi", ascending=True)
+    # The segments keep the order they come in (the segment map's, as in every other chart of
+    # the report), top to bottom: a ranking by ROI would reorder them chart by chart.
+    rows = segments.dropna(subset=["roi"])
     names = [safe(n) for n in rows["segment_name"]]
     fig = figure(fmt, t("plan_chart_offer_title", lang), primary=primary, accent=accent,
                  height=max(300, 110 + 40 * len(rows)))
@@ -297,4 +299,5 @@ def offer_roi(segments: pd.DataFrame, fmt: Formatter, *, primary: str = PRIMARY,
                 text=[fmt.pct(r, 0) for r in rows["roi"]], textposition="auto",
                 hovertext=hover, hoverinfo="text", showlegend=False)
     fig.update_xaxes(tickformat=".0%", zeroline=True, zerolinecolor="#9aa3b2")
+    fig.update_yaxes(autorange="reversed")  # the first segment on top
     return label_axes(fig, t("plan_chart_roi_axis", lang), "")
