@@ -153,7 +153,10 @@ def browser():
             chromium.close()
 
 
-SECTIONS = (".crm-kpis", ".crm-explorer", ".crm-whatif", ".crm-plan", ".crm-downloads-section")
+#: The page's sections (the one-page decision holds key figures too: the overview's are named
+#: by their section).
+SECTIONS = (".crm-decision", ".crm-overview .crm-kpis", ".crm-explorer", ".crm-whatif",
+            ".crm-plan", ".crm-downloads-section")
 
 
 LOST = "model not found"
@@ -546,3 +549,113 @@ def test_load_is_bounded_in_kernels_and_memory(clients, tmp_path):
             process.wait()
         out.close()
         err.close()
+
+
+# --- issue 11 item 6 and issue 13 item 7: the plan's levers, actions, the run's downloads --------
+
+#: The run's files of the served run below (stand-ins: the bytes must arrive unchanged).
+RUN_FILE_BYTES = {"report.pdf": b"%PDF-1.7\n% crmkit test report\n",
+                  "report.html": b"<!doctype html><title>crmkit test report</title>",
+                  "tables.xlsx": b"PK\x03\x04 crmkit test tables"}
+
+
+@pytest.fixture(scope="module")
+def run_server(clients, tmp_path_factory):
+    """``crmkit dashboard`` on the retail client with a run folder holding the three files (and
+    one more, which must stay out of reach)."""
+    reports = tmp_path_factory.mktemp("reports")
+    run = reports / "retail" / "2026-01-02T101500"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text("{}", encoding="utf-8")
+    (run / "run.json").write_text("{}", encoding="utf-8")
+    (run / "secret.txt").write_text("not to be served", encoding="utf-8")
+    for name, content in RUN_FILE_BYTES.items():
+        (run / name).write_bytes(content)
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("run-dashboard-logs")
+    stdout = open(logs / "stdout.txt", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmkit", "dashboard", str(clients / "retail"), "--port",
+         str(port), "--reports", str(reports), "--max-kernels", "2"],
+        stdout=stdout, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=clients,
+        start_new_session=True)
+    try:
+        assert _wait_for(lambda: any(line.startswith("http") for line in
+                                     (logs / "stdout.txt").read_text().splitlines()), 90)
+        url = next(line for line in (logs / "stdout.txt").read_text().splitlines()
+                   if line.startswith("http"))
+        yield {"base": f"http://127.0.0.1:{port}", "url": url, "run": run}
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        stdout.close()
+
+
+@pytest.fixture(scope="module")
+def run_page(browser, run_server):
+    page = _open(browser, run_server["url"])
+    for css in (".crm-decision", ".crm-segment-actions", ".crm-whatif-plan", ".crm-levers",
+                ".crm-run-files"):
+        page.locator(css).first.wait_for(state="visible")
+    yield page
+    page.close()
+
+
+def _changed(page, css: str, before: str) -> None:
+    page.wait_for_function("([c, b]) => document.querySelector(c).innerText != b",
+                           arg=[css, before], timeout=PAGE_TIMEOUT_MS)
+
+
+def test_levers_and_the_what_if_move_the_plans_decision_and_npv(run_page):
+    page = run_page
+    assert "decision" in page.locator(".crm-decision").inner_text().lower()
+    figures = page.locator(".crm-plan-figures").inner_text()
+    assert "What you must believe" in figures and "Decision" in figures
+    handle = page.locator(".crm-lever-retention-points .noUi-handle")
+    handle.focus()
+    for _ in range(4):
+        handle.press("ArrowLeft")
+    _changed(page, ".crm-plan-figures", figures)
+    line = page.locator(".crm-whatif-plan").inner_text()
+    assert "Net present value of the plan" in line
+    page.locator(".crm-whatif-segment select").select_option(label="Champions")
+    page.locator(".crm-whatif-type select").select_option(label="Self-service")
+    _changed(page, ".crm-whatif-plan", line)
+    assert "what-if on Champions" in page.locator(".crm-plan-figures").inner_text() or \
+        "Champions" in page.locator(".crm-plan").inner_text()
+
+
+def test_a_segment_says_what_to_do(run_page):
+    page = run_page
+    actions = page.locator(".crm-segment-actions").inner_text()
+    assert "What to do" in actions and "Rule" in actions
+    page.locator(".crm-segment-choice select").select_option(label="Can't lose them")
+    _changed(page, ".crm-segment-actions", actions)
+    assert "Win back" in page.locator(".crm-segment-actions").inner_text()
+
+
+def test_the_runs_files_download_and_nothing_else(run_page, run_server, tmp_path):
+    page = run_page
+    links = page.locator(".crm-run-files a")
+    assert links.count() == 3
+    for name, content in RUN_FILE_BYTES.items():
+        link = page.locator(f".crm-download-{name.replace('.', '-')}")
+        with page.expect_download() as info:
+            link.click()  # the download attribute saves it (same origin)
+        saved = tmp_path / name
+        info.value.save_as(saved)
+        assert saved.read_bytes() == content, name
+    href = page.locator(".crm-download-report-pdf").get_attribute("href")
+    folder = href.split("/")[2]
+    base = run_server["base"]
+    for path in (f"{folder}/secret.txt", f"{folder}/results.json", f"{folder}/../dashboard.ipynb",
+                 "dashboard.ipynb", "report.pdf", f"{folder}x/report.pdf",
+                 f"{folder}/%2e%2e/dashboard.ipynb"):
+        status, body, _ = _get(f"{base}/voila/files/{path}")
+        assert status in (403, 404), path
+        assert "not to be served" not in body and "nbformat" not in body, path

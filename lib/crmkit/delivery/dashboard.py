@@ -3,24 +3,34 @@
 A consultant hands a client a link; behind it, Voila runs ``workbooks/dashboard.ipynb`` for that
 client only. This module holds both halves of that:
 
-- **the content**, as section builders the notebook calls (:func:`header`, :func:`overview`,
-  :func:`segment_explorer`, :func:`what_if`, :func:`plan`, :func:`downloads`). Each takes the
+- **the content**, as section builders the notebook calls (:func:`header`, :func:`decision`,
+  :func:`overview`, :func:`segment_explorer`, :func:`what_if`, :func:`plan`, :func:`downloads`).
+  Each takes the
   data it needs in a :class:`DashboardData` (loaded by :func:`load` from the latest run, or
   computed on the spot from the workspace, with the analysis' own segmentation, when there is
   none) and returns an ipywidgets widget. The what-if section is written against a small
   interface, :class:`WhatIfModel`, which :class:`ScenarioWhatIf` implements on workbook 04's
   :class:`crmkit.relationships.scenarios.ScenarioModel` (built once per page); the plan section
-  shows
-  workbook 05's plan (:mod:`crmkit.planning.plan`) and its returns
-  (:mod:`crmkit.planning.finance`), the budget
-  adjustable.
+  shows workbook 05's business case (:func:`crmkit.planning.plan.business_case`: the report's
+  NPV, break-even and decision) with every lever of ``crm_project.levers`` and the budget as
+  sliders. The what-if and the plan share one :class:`PlanState`: the what-if is added to the
+  plan's scenarios (:func:`crmkit.planning.what_if.segment_scenario`), so it moves the NPV and
+  the decision too, re-evaluated by :class:`crmkit.planning.what_if.CaseWhatIf`. Nothing the
+  client tries is written anywhere, and the page runs no code of its own (widgets only). The
+  segment explorer says what to do with each segment (:func:`segment_actions`, the report's
+  verdicts and sentences); the downloads are the CSVs (headers in the client's language, numbers
+  rounded, :func:`crmkit.delivery.exports.neutralise`) and the run's ``report.pdf``,
+  ``report.html`` and ``tables.xlsx`` (:func:`run_files`). Segments follow the segment map's
+  order everywhere, as in the report (:func:`map_order`).
 - **the serving**, :func:`serve`, behind ``crmkit dashboard``. Voila's defaults suit a developer
   serving their own notebooks on their own machine: a directory tree, any notebook rendered, the
   template chosen from the URL, images of the folder served, no token, another port taken
   silently when the one asked for is busy. A client's dashboard needs the opposite, so the
   configuration is written out here in full (:func:`voila_config`): one notebook, copied alone
   into a private folder that is Voila's root; no file served; a token; sources stripped; no
-  tracebacks; the template and theme fixed on the server; Jupyter's config and runtime files in
+  tracebacks; the template and theme fixed on the server; Voila's file handler serving only
+  copies of the run's three files, in a folder of a random name (the handler asks for no token,
+  so the name is the key); Jupyter's config and runtime files in
   that private folder, so nothing is shared between two clients' dashboards. It stays bounded
   however often it is loaded: at most :data:`MAX_KERNELS` kernels (one per open page,
   :mod:`crmkit.delivery.dashboard_kernels`), a "busy, try again in a minute" page beyond that,
@@ -40,10 +50,14 @@ browser loads Voila's scripts and the widgets (2-3 s). Voila's pre-heating (:dat
 kernels that have run the notebook already) would take the first part out of the wait, at the
 price of kernels held all the time; it is off (see :func:`voila_config`). Widget sections are drawn
 once the browser holds every widget model (the page template; issue 13's "model not found").
-Charts are set as Output widgets' state (see :func:`_show`), and the what-if redraws HTML only, so
-that a move of a control is one small message each way (``benchmarks/dashboard.py`` measures
-both); the plan's budget slider recomputes the cash flows and redraws one chart (some 50 ms in the
-kernel).
+Charts are set as Output widgets' state (see :func:`_show`), and the what-if's own figures are
+HTML, so that a move of a control is a few small messages each way (``benchmarks/dashboard.py``
+measures them). A move of a lever, of the budget or of the what-if re-evaluates the business case in
+some 0.1 s and redraws one chart (another 0.1 s; 0.2-0.5 s a move on a shared 2-core machine,
+``tests/test_dashboard_whatif.py``): what a move cannot change is kept once per page — the
+lever model's per-segment aggregates of the customers, the plan's monthly costs, dates and
+discount factors, the plan's own scenarios' savings, one lever model per segment what-if tried
+(:class:`crmkit.planning.what_if.CaseWhatIf`) and the outcome with client.yaml's levers.
 """
 
 from __future__ import annotations
@@ -74,6 +88,7 @@ import yaml
 
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
+from crmkit.delivery.exports import FORMULA_PREFIXES, neutralise  # noqa: F401  (the guard)
 from crmkit.delivery.steps import Steps
 from crmkit.inputs.workspace import Workspace, load_workspace
 
@@ -81,6 +96,12 @@ from crmkit.inputs.workspace import Workspace, load_workspace
 ENV_CLIENT = "CRMKIT_DASHBOARD_CLIENT"
 ENV_RUN = "CRMKIT_DASHBOARD_RUN"
 ENV_LANGUAGE = "CRMKIT_DASHBOARD_LANGUAGE"
+#: The folder, under Voila's root, holding the copies of the run's files the client may download
+#: (a random name: Voila's file handler asks for no token, so the path itself is the key).
+ENV_FILES = "CRMKIT_DASHBOARD_FILES"
+#: The run's files offered for download, and nothing else: name -> message key of its label.
+RUN_FILES = {"report.pdf": "dash_download_report_pdf", "report.html": "dash_download_report_html",
+             "tables.xlsx": "dash_download_tables_xlsx"}
 
 NOTEBOOK = paths.WORKBOOKS / "dashboard.ipynb"
 TEMPLATE_NAME = "crmkit"
@@ -105,8 +126,6 @@ START_TIMEOUT = 120.0
 #: The mimetype plotly figures are sent in; Voila draws it with the jupyterlab-plotly extension.
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
-#: Characters that make a spreadsheet read a cell as a formula (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 #: The four figures of a what-if, each reported before and after the change, for the segment
 #: and in total (:class:`ScenarioWhatIf`; ``net_value`` is shown as the net present value).
@@ -172,6 +191,8 @@ class DashboardData:
     stale: bool = False
     relationship_names: dict[str, str] = field(default_factory=dict)
     steps: Steps | None = None
+    #: What the sections compute once and share (the business case, the verdicts).
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def brand(self) -> dict[str, str]:
@@ -316,7 +337,7 @@ def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str
     Returns
     -------
     DataFrame
-        Indexed by segment key, ordered by yearly margin (best first), with ``name,
+        Indexed by segment key, in the segment map's order (:func:`map_order`), with ``name,
         customers, customer_share, revenue_window, margin_window, margin_share,
         margin_per_customer, recency_days`` (median), ``frequency`` (mean), ``clv`` (mean; NaN
         without CLV), ``retention`` (yearly: client.yaml's, else the share of the segment's
@@ -357,9 +378,27 @@ def segment_summary(customers: pd.DataFrame, ws: Workspace, names: dict[str, str
         model.main_type(seg) or (list(current.get(seg) or []) or ["personal_assistance"])[0]
         for seg in out.index]
     out["relationship_name"] = out["relationship_type"].map(names)
+    order = map_order(ws)
+    rank = {key: i for i, key in enumerate(order)}
+    # The segment map's order, as the report's (its chapters and page one follow the map);
+    # segments the map does not list (none, normally) come last, the most valuable first.
     out = out.sort_values("margin_window", ascending=False, kind="stable")
+    out = out.iloc[sorted(range(len(out)), key=lambda i: rank.get(str(out.index[i]), len(rank)))]
     out.index.name = "segment"
     return out
+
+
+def map_order(ws: Workspace) -> list[str]:
+    """The segment keys in the order of the client's segment map
+    (:func:`crmkit.settings.segment_maps.from_settings`), ``other`` last; [] when it cannot be
+    read (the customers' own order is then kept)."""
+    from crmkit.settings import segment_maps
+
+    try:
+        segment_map = segment_maps.from_settings(ws.config.segmentation, workspace=ws.path)
+    except Exception:  # noqa: BLE001 - the order is a courtesy; the workspace was validated
+        return []
+    return [s.key for s in segment_map.segments] + [segment_maps.OTHER]
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,6 +586,43 @@ def page_css(primary: str, accent: str) -> str:
 .crm-whatif-figures h3 {{ font-size: 15px; color: var(--crm-ink); margin: 12px 0 4px 0; }}
 .crm-whatif-total .crm-card {{ border-top-color: var(--crm-accent); }}
 .crm-plan-budget {{ margin: 8px 0 4px 0; }}
+.crm-levers {{ margin: 10px 0; }} .crm-levers-title {{ font-size: 15px; margin: 8px 0 2px 0; }}
+.crm-lever-label {{ display: inline-block; width: 26em; font-size: 13px; color: var(--crm-ink); }}
+.crm-lever-value {{ display: inline-block; min-width: 7em; font-size: 13px;
+                    color: var(--crm-ink); }}
+.crm-plan-reasons {{ font-size: 13px; color: var(--crm-ink); margin: 4px 0 8px 0; }}
+.crm-whatif-plan-figures h3 {{ font-size: 15px; margin: 14px 0 4px 0; }}
+.crm-segment-actions {{ border-left: 4px solid var(--crm-accent); padding: 4px 14px;
+                       margin: 8px 0 12px 0; font-size: 14px; }}
+.crm-segment-actions h3 {{ font-size: 15px; margin: 4px 0; }}
+.crm-run-files {{ margin-top: 10px; }}
+.decision-page h2 {{ margin: 0 0 6px 0; font-size: 20px; }}
+.decision-page h3 {{ font-size: 15px; margin: 12px 0 4px 0; }}
+.dp-lead {{ color: var(--crm-muted); }}
+.dp-decision {{ display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px;
+               margin: 10px 0 14px; padding: 10px 16px; border-left: 6px solid #5c677d;
+               border-radius: 6px; background: #f4f5f7; }}
+.dp-decision.good {{ background: #e3f4ea; border-color: #1f7a4d; }}
+.dp-decision.warn {{ background: #fdf1d8; border-color: #b07800; }}
+.dp-decision.bad {{ background: #fbe4e4; border-color: #9b2226; }}
+.dp-decision-label {{ text-transform: uppercase; letter-spacing: .12em; font-size: 12px;
+                     color: var(--crm-muted); width: 100%; }}
+.dp-decision-value {{ font-size: 26px; font-weight: 700; }}
+.dp-decision-meaning {{ font-size: 15px; flex: 1 1 320px; }}
+.decision-page .crm-kpis {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+.decision-page .crm-kpi {{ flex: 1 1 160px; border: 1px solid var(--crm-line); border-radius: 8px;
+                          padding: 10px 14px; }}
+.decision-page .crm-kpi-value {{ font-size: 20px; font-weight: 650; }}
+.decision-page .crm-kpi-label {{ font-size: 13px; color: var(--crm-muted); }}
+.dp-flag {{ background: #fdf1d8; border-left: 4px solid #b07800; padding: 6px 12px;
+           border-radius: 4px; }}
+.dp-segments {{ border-collapse: collapse; width: 100%; font-size: 13px; }}
+.dp-segments th, .dp-segments td {{ border-bottom: 1px solid var(--crm-line); padding: 4px 8px;
+                                   text-align: left; }}
+.dp-segments .num {{ text-align: right; }}
+.verdict {{ border-radius: 999px; padding: 1px 8px; background: #eef0f3; }}
+.verdict.good {{ background: #e3f4ea; }} .verdict.warn {{ background: #fdf1d8; }}
+.verdict.bad {{ background: #fbe4e4; }}
 </style>"""
 
 
@@ -617,6 +693,41 @@ def _run_date(name: str, fmt: Formatter) -> str:
         return fmt.date(dt.date.fromisoformat(name[:10]))
     except ValueError:
         return name
+
+
+def decision_results(data: DashboardData) -> dict:
+    """What the one-page decision reads: the run's ``results.json``, or, without a run, the
+    same sections computed here (workbook 05's case, workbook 04's verdicts)."""
+    if (data.results.get("implementation") or {}).get("decision"):
+        return data.results
+    state = plan_state(data)
+    if state is None:
+        return {}
+    from crmkit.relationships import cost_benefit
+
+    config = data.ws.config
+    case = state.view.case
+    implementation = {**case.as_dict(), "horizon_months": int(case.plan.horizon_months)}
+    verdict_figures = cost_benefit.figures(data.steps.economics, data.fmt,
+                                           config.relationships.thresholds,
+                                           lapse_days=config.assumptions.lapse_days)
+    profiles = [{"segment": key} for key in data.segments.index]
+    return {"implementation": implementation, "cost_benefit": verdict_figures,
+            "segments": {"profiles": profiles}, "context": {}}
+
+
+def decision(data: DashboardData):
+    """The one-page decision, as at the front of the report
+    (:func:`crmkit.delivery.decision_page.decision_page` on the same figures)."""
+    import ipywidgets as w
+
+    from crmkit.delivery.decision_page import decision_page
+
+    config = data.ws.config
+    page = decision_page(decision_results(data), data.lang, currency=config.currency,
+                         margins=config.crm_project.decision)
+    box = w.HTML(page or f'<p class="crm-note">{_esc(data.t("dash_plan_unavailable"))}</p>')
+    return _section_box([box], "crm-decision")
 
 
 def key_figure_cards(data: DashboardData) -> str:
@@ -705,6 +816,53 @@ def segment_chart(data: DashboardData, selected: str | None = None):
     return label_axes(fig, "", data.t("share"))
 
 
+def verdicts(data: DashboardData) -> dict[str, dict]:
+    """Segment -> its verdict record, as ``results.json``'s ``cost_benefit.segments[]``
+    (:func:`crmkit.relationships.cost_benefit.figures` on workbook 04's economics, in the
+    dashboard's language: the report's rule, figures and sentences)."""
+    if "verdicts" not in data.cache:
+        from crmkit.relationships import cost_benefit
+
+        config = data.ws.config
+        figures = cost_benefit.figures(data.steps.economics, data.fmt,
+                                       config.relationships.thresholds,
+                                       lapse_days=config.assumptions.lapse_days)
+        data.cache["verdicts"] = {str(r["segment"]): r for r in figures.get("segments", [])}
+    return data.cache["verdicts"]
+
+
+def segment_actions(data: DashboardData, segment: str) -> str:
+    """What to do with a segment, as HTML: its verdict, the relationship it gets, the reason
+    with its figures, and the plan's levers that reach it with their benefit a year."""
+    record = verdicts(data).get(segment)
+    if record is None:
+        return ""
+    verdict = record["verdict"]
+    main, cheaper = record.get("main_type_name"), record.get("cheaper_type_name")
+    if verdict == "move_cheaper" and cheaper:
+        gets = data.t("dash_action_gets_cheaper", cheaper=cheaper, main=main or "–")
+    elif verdict == "stop":
+        gets = data.t("dash_action_gets_none")
+    else:
+        gets = data.t("dash_action_gets_same", type=main or data.t("dash_action_no_type"))
+    lines = []
+    state = plan_state(data)
+    if state is not None:
+        frame = state.planned().levers
+        rows = frame[(frame["segment"] == segment) & (frame["yearly_benefit"].abs() >= 0.5)]
+        lines = [data.t("dash_action_lever", lever=data.t(f"lever_{r.lever}"),
+                        benefit=data.fmt.money(r.yearly_benefit))
+                 for r in rows.itertuples(index=False)]
+    levers = ("<ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>" if lines
+              else f'<p class="crm-note">{_esc(data.t("dash_action_no_levers"))}</p>')
+    return (f'<div class="crm-segment-actions crm-verdict-{_esc(verdict)}">'
+            f'<h3>{_esc(data.t("dash_action_heading"))}: '
+            f'<span class="crm-verdict">{_esc(record["verdict_name"])}</span></h3>'
+            f"<p>{_esc(gets)}</p><p>{_esc(record['reason'])}</p>"
+            f'<p class="crm-action-levers-title">{_esc(data.t("dash_action_levers"))}</p>'
+            f"{levers}</div>")
+
+
 def segment_explorer(data: DashboardData):
     """A dropdown of segments; the chosen one's profile and value, against the others."""
     import ipywidgets as w
@@ -714,18 +872,20 @@ def segment_explorer(data: DashboardData):
                         description=data.t("dash_segment"), style={"description_width": "auto"})
     choose.add_class("crm-segment-choice")
     profile = w.HTML(segment_profile(data, choose.value))
+    actions = w.HTML(segment_actions(data, choose.value))
     chart = w.Output()
     chart.add_class("crm-chart")
     _show(chart, segment_chart(data, choose.value))
 
     def changed(change):
         profile.value = segment_profile(data, change["new"])
+        actions.value = segment_actions(data, change["new"])
         _show(chart, segment_chart(data, change["new"]))
 
     choose.observe(changed, names="value")
     lead = data.t("dash_segments_lead")
-    return _section_box([w.HTML(_title(data.t("dash_segments"), lead)), choose, profile, chart],
-                        "crm-explorer")
+    return _section_box([w.HTML(_title(data.t("dash_segments"), lead)), choose, profile, actions,
+                         chart], "crm-explorer")
 
 
 def _years(data: DashboardData) -> str:
@@ -829,7 +989,10 @@ def what_if(data: DashboardData, model: WhatIfModel | None = None):
                         (cost_rate, "crm-whatif-cost"), (retention, "crm-whatif-retention")):
         widget.add_class(css)
     figures_html = w.HTML()
+    plan_html = w.HTML()
+    plan_html.add_class("crm-whatif-plan")
     today = {"note": ""}
+    state = plan_state(data) if isinstance(model, ScenarioWhatIf) else None
 
     def evaluate() -> dict[str, float]:
         return model(segment.value, target.value, cost_rate.value, retention.value / 100)
@@ -839,6 +1002,17 @@ def what_if(data: DashboardData, model: WhatIfModel | None = None):
         figures_html.value = (today["note"]
                               + what_if_figures(data, figures, segments[segment.value])
                               + what_if_bars(data, figures))
+        if state is not None:
+            scenario, share, text = what_if_scenario(data, state, segment.value, target.value,
+                                                     cost_rate.value, retention.value / 100)
+            # the plan section redraws too, and so does this section's plan line
+            state.update(scenario=scenario, scenario_text=text, whatif_share=share)
+
+    def plan_line():
+        plan_html.value = what_if_plan(data, state)
+
+    if state is not None:
+        state.listen(plan_line)
 
     def segment_changed(change):
         current = model.current_type(change["new"])
@@ -856,8 +1030,50 @@ def what_if(data: DashboardData, model: WhatIfModel | None = None):
         widget.observe(redraw, names="value")
     controls = w.HBox([w.VBox([segment, target]), w.VBox([cost_rate, retention])])
     controls.add_class("crm-controls")
+    if state is not None:
+        plan_line()
     return _section_box([w.HTML(_title(data.t("dash_whatif"), data.t("dash_whatif_lead"))),
-                         controls, figures_html], "crm-whatif")
+                         controls, figures_html, plan_html], "crm-whatif")
+
+
+def what_if_scenario(data: DashboardData, state: PlanState, segment: str, target: str,
+                     cost_rate_change: float, retention_change: float
+                     ) -> tuple[Any, float, str]:
+    """The segment what-if as a scenario added to the plan's, the share of the segment's
+    activity it moves, and a sentence saying what is added (empty when nothing is)."""
+    from crmkit.planning.what_if import segment_scenario
+
+    steps = data.steps
+    scenario, share = segment_scenario(steps.model, steps.scenarios, segment, target,
+                                       cost_rate_change=cost_rate_change,
+                                       retention_change=retention_change)
+    if not scenario.changes:
+        return None, share, ""
+    name = str(data.segments.at[segment, "name"]) if segment in data.segments.index else segment
+    text = data.t("dash_plan_with_whatif", segment=name)
+    current = steps.model.main_type(segment)
+    if target != current and share < 1.0:
+        text += " " + data.t("dash_whatif_plan_moves_already",
+                             share=data.fmt.pct(1.0 - share, 0),
+                             type=data.relationship_names.get(current, current))
+    return scenario, share, text
+
+
+def what_if_plan(data: DashboardData, state: PlanState) -> str:
+    """What the what-if (and the levers tried below) do to the plan: its NPV and decision
+    against the report's, in one sentence each."""
+    fmt = data.fmt
+    planned, now = state.planned(), state.outcome()
+    change = now.returns.npv - planned.returns.npv
+    sign = "+" if change > 0.5 else ""
+    npv = data.t("dash_whatif_plan_npv", npv=fmt.money(now.returns.npv),
+                 change=sign + fmt.money(change), planned=fmt.money(planned.returns.npv))
+    decision = data.t("dash_whatif_plan_decision",
+                      decision=data.t(f"decision_{now.decision.decision}"),
+                      planned=data.t(f"decision_{planned.decision.decision}"))
+    return (f'<div class="crm-whatif-plan-figures"><h3>{_esc(data.t("dash_whatif_plan_heading"))}'
+            f'</h3><p>{_esc(npv)}</p><p>{_esc(decision)}</p>'
+            f'<p class="crm-note">{_esc(data.t("dash_whatif_plan_note"))}</p></div>')
 
 
 # --------------------------------------------------------------------------------------------
@@ -877,10 +1093,16 @@ class PlanView:
         The levers of workbook 05's business case (:func:`crmkit.planning.plan.business_case`:
         retention, share of customer, reactivation, automation, avoidable cost to serve), with
         client.yaml's own benefit items: the returns are those of workbook 05.
+    case : crmkit.planning.plan.BusinessCase
+        Workbook 05's business case itself (its NPV, break-even and decision are the report's).
+    what_if : crmkit.planning.what_if.CaseWhatIf
+        The same case re-evaluated under the dashboard's sliders.
     """
 
     project: Any
     benefits: list
+    case: Any = None
+    what_if: Any = None
 
     def flows(self, budget: float = 1.0) -> pd.DataFrame:
         """Monthly cash flows with every cost but the efficiency dip × ``budget``."""
@@ -890,11 +1112,22 @@ class PlanView:
 
 
 def plan_view(data: DashboardData) -> PlanView:
-    """Build the plan and its benefits for the dashboard (ValueError: no plan can be built)."""
+    """Build the plan and its benefits for the dashboard, once per page (ValueError: no plan
+    can be built)."""
+    if "plan_view" in data.cache:
+        view = data.cache["plan_view"]
+        if isinstance(view, ValueError):
+            raise view
+        return view
     from crmkit.planning import plan as plan_lib
+    from crmkit.planning.what_if import CaseWhatIf
 
     ws = data.ws
-    project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
+    try:
+        project = plan_lib.build(ws.config, plan_lib.Scale.from_workspace(ws), as_of=ws.as_of)
+    except ValueError as error:
+        data.cache["plan_view"] = error
+        raise
     steps = data.steps or Steps(ws, data.lang, data.run_dir)
     # Workbook 05's business case, the same call on the same inputs: its levers are the benefits.
     case = plan_lib.business_case(project, steps.customers, steps.cost, ws.config, data.fmt,
@@ -902,44 +1135,268 @@ def plan_view(data: DashboardData) -> PlanView:
                                   objective=steps.objective.chosen, transactions=ws.transactions,
                                   attributes=ws.customers, as_of=ws.as_of,
                                   suggested=steps.suggested)
-    return PlanView(project, case.benefits)
+    what = CaseWhatIf(case, data.fmt, scenario_model=steps.model, scenarios=steps.scenarios,
+                      customers=steps.customers, cost=steps.cost, config=ws.config,
+                      objective=steps.objective.chosen, attributes=ws.customers)
+    view = PlanView(project, case.benefits, case, what)
+    data.cache["plan_view"] = view
+    return view
 
 
-def plan_cards(data: DashboardData, view: PlanView, r: Any, budget: float) -> str:
-    """The returns (``crmkit.planning.finance.Returns``) at a budget, as HTML cards."""
+class PlanState:
+    """The assumptions the client is trying, shared by the what-if and the plan sections.
+
+    ``settings`` (lever assumptions, ``crm_project.levers``), ``scenario`` (the segment what-if,
+    added to the plan's scenarios), ``budget`` (the share of the planned costs). Nothing is
+    written anywhere: the state lives in this page's kernel and is gone with it. Every change
+    re-evaluates the case once (:meth:`outcome` keeps the last one) and tells the sections.
+    """
+
+    def __init__(self, view: PlanView):
+        self.view = view
+        self.settings = view.case.model.settings
+        self.scenario = None
+        self.scenario_text = ""
+        self.budget = 1.0
+        self._listeners: list = []
+        self._last: tuple | None = None
+        self._planned = None
+
+    def listen(self, callback) -> None:
+        self._listeners.append(callback)
+
+    def update(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+        for callback in self._listeners:
+            callback()
+
+    def outcome(self):
+        """:meth:`crmkit.planning.what_if.CaseWhatIf.evaluate` under the current state."""
+        changes = repr(self.scenario.changes) if self.scenario is not None else ""
+        key = (self.settings.model_dump_json(), changes, self.budget)
+        if self._last is None or self._last[0] != key:
+            result = self.view.what_if.evaluate(settings=self.settings, scenario=self.scenario,
+                                                budget=self.budget)
+            self._last = (key, result)
+        return self._last[1]
+
+    def planned(self):
+        """The outcome with client.yaml's levers, no what-if and the planned budget."""
+        if self._planned is None:
+            self._planned = self.view.what_if.evaluate()
+        return self._planned
+
+
+def plan_state(data: DashboardData) -> PlanState | None:
+    """The page's :class:`PlanState` (None when no plan can be built)."""
+    if "plan_state" not in data.cache:
+        try:
+            data.cache["plan_state"] = PlanState(plan_view(data))
+        except ValueError:
+            data.cache["plan_state"] = None
+    return data.cache["plan_state"]
+
+
+@dataclass(frozen=True)
+class LeverControl:
+    """A slider on one lever assumption of ``crm_project.levers``.
+
+    ``path`` is its place in :class:`crmkit.settings.project.LeverSettings` (``("retention",
+    "points")``); ``kind`` ``points``, ``pct``, ``count`` or ``money``; ``lever`` the lever it
+    belongs to (its name is shown, and the slider only when the lever counts).
+    """
+
+    path: tuple[str, ...]
+    lever: str
+    kind: str
+    low: float
+    high: float
+    step: float
+
+    @property
+    def css(self) -> str:
+        return "crm-lever-" + "-".join(self.path).replace("_", "-")
+
+
+#: The lever sliders always offered (when their lever counts) …
+LEVER_CONTROLS = (
+    LeverControl(("retention", "points"), "retention", "points", -10.0, 10.0, 0.5),
+    LeverControl(("share_of_customer", "uplift"), "share_of_customer", "pct", 0.0, 0.10, 0.005),
+    LeverControl(("reactivation", "win_back_rate"), "reactivation", "pct", 0.0, 0.30, 0.01),
+    LeverControl(("consent",), "automation", "pct", 0.0, 1.0, 0.05),
+    LeverControl(("automation", "campaigns_per_year"), "automation", "count", 0, 12, 1),
+    LeverControl(("acquisition", "growth"), "acquisition", "pct", 0.0, 1.0, 0.05),
+)
+#: … and those offered when client.yaml sets them.
+LEVER_CONTROLS_IF_SET = (
+    LeverControl(("reactivation", "contact_cost"), "reactivation", "money", 0.0, 5.0, 0.05),
+    LeverControl(("reactivation", "contacts_per_year"), "reactivation", "count", 0, 12, 1),
+    LeverControl(("automation", "contact_cost"), "automation", "money", 0.0, 1.0, 0.01),
+    LeverControl(("automation", "control_share"), "automation", "pct", 0.0, 0.5, 0.05),
+)
+
+
+def _is_set(settings: Any, path: tuple[str, ...]) -> bool:
+    node = settings
+    for name in path[:-1]:
+        if name not in node.model_fields_set:
+            return False
+        node = getattr(node, name)
+    return path[-1] in node.model_fields_set
+
+
+def _get(settings: Any, path: tuple[str, ...]) -> Any:
+    node = settings
+    for name in path:
+        node = getattr(node, name)
+    return node
+
+
+def lever_controls(model: Any) -> list[LeverControl]:
+    """The sliders a case offers: :data:`LEVER_CONTROLS` of the levers that count, those of
+    :data:`LEVER_CONTROLS_IF_SET` that client.yaml sets, and one per segment of
+    ``retention.by_segment``; each range widened to hold client.yaml's value."""
+    settings = model.settings
+    chosen = [c for c in LEVER_CONTROLS if model.included(c.lever)]
+    if settings.consent_attribute is not None:  # consent is read per customer: not a slider
+        chosen = [c for c in chosen if c.path != ("consent",)]
+    if settings.acquisition.new_customers is not None:  # a count given: growth is not read
+        chosen = [c for c in chosen if c.path != ("acquisition", "growth")]
+    chosen += [c for c in LEVER_CONTROLS_IF_SET
+               if model.included(c.lever) and _is_set(settings, c.path)]
+    if model.included("retention"):
+        chosen += [LeverControl(("retention", "by_segment", seg), "retention", "points",
+                                -10.0, 10.0, 0.5) for seg in settings.retention.by_segment]
+    out = []
+    for control in chosen:
+        value = float(_value(settings, control.path))
+        out.append(LeverControl(control.path, control.lever, control.kind,
+                                min(control.low, value), max(control.high, value), control.step))
+    return out
+
+
+def _value(settings: Any, path: tuple[str, ...]) -> Any:
+    if len(path) == 3 and path[1] == "by_segment":
+        return settings.retention.by_segment[path[2]]
+    return _get(settings, path)
+
+
+def with_lever_values(settings: Any, values: Mapping[tuple[str, ...], float]) -> Any:
+    """``settings`` (a :class:`crmkit.settings.project.LeverSettings`) with the sliders'
+    values, validated by the client.yaml schema itself (a value out of its range is refused)."""
+    tree = settings.model_dump()
+    for path, value in values.items():
+        node = tree
+        for name in path[:-1]:
+            node = node[name]
+        node[path[-1]] = value
+    return type(settings).model_validate(tree)
+
+
+def _lever_label(data: DashboardData, control: LeverControl) -> str:
+    if control.path[:2] == ("retention", "by_segment"):
+        names = dict(zip(data.segments.index, data.segments["name"], strict=True))
+        return data.t("dash_lever_segment_points", segment=names.get(control.path[2],
+                                                                     control.path[2]))
+    name = control.path[-1]
+    return f'{data.t(f"lever_{control.lever}")}: {data.t(f"lever_assumption_{name}")}'
+
+
+def _lever_slider(data: DashboardData, control: LeverControl, value: float):
+    import ipywidgets as w
+
+    # No widget readout: it would print "3.0%" on a Spanish page; the value is written beside
+    # the slider by the Formatter instead (:func:`lever_value_text`).
+    style, layout = {"description_width": "0px"}, {"width": "300px"}
+    if control.kind == "count":
+        slider = w.IntSlider(value=int(value), min=int(control.low), max=int(control.high),
+                             step=int(control.step), readout=False, style=style, layout=layout)
+    else:
+        slider = w.FloatSlider(value=float(value), min=control.low, max=control.high,
+                               step=control.step, readout=False, style=style, layout=layout)
+    slider.add_class(control.css)
+    return slider
+
+
+def _lever_readout(data: DashboardData, control: LeverControl, value: float) -> str:
+    return (f'<span class="crm-lever-value">{_esc(lever_value_text(data, control, value))}'
+            "</span>")
+
+
+def lever_value_text(data: DashboardData, control: LeverControl, value: float) -> str:
+    """A slider's value as the report writes it, in the client's language."""
     fmt = data.fmt
-    items = [card(data.t("fin_npv"), fmt.money(r.npv)),
-             card(data.t("fin_payback"), r.payback_text(fmt)),
-             card(data.t("fin_total_costs"), fmt.money(r.total_costs),
-                  data.t("dash_plan_budget_note", share=fmt.pct(budget, 0))),
-             card(data.t("fin_total_benefits"), fmt.money(r.total_benefits))]
-    sources = "; ".join(f"{b.name}: {fmt.money(b.yearly_amount)}" for b in view.benefits)
+    if control.kind == "points":
+        sign = "+" if value > 0 else ""
+        return data.t("lever_change_points", points=sign + fmt.number(value, 1))
+    if control.kind == "pct":
+        return fmt.pct(value, 1)
+    if control.kind == "money":
+        return fmt.money(value, 2)
+    return fmt.number(value, 0)
+
+
+def plan_cards(data: DashboardData, view: PlanView, r: Any, budget: float,
+               outcome: Any = None) -> str:
+    """The returns (``crmkit.planning.finance.Returns``) at a budget, as HTML cards; with
+    ``outcome`` (:class:`crmkit.planning.what_if.Outcome`), the decision and the break-even
+    first, and the benefits of the levers tried."""
+    fmt = data.fmt
+    items = []
+    if outcome is not None:
+        items += [card(data.t("decision_label"),
+                       data.t(f"decision_{outcome.decision.decision}")),
+                  card(data.t("decision_break_even_label"), _believe(data, outcome.break_even))]
+    items += [card(data.t("fin_npv"), fmt.money(r.npv)),
+              card(data.t("fin_payback"), r.payback_text(fmt)),
+              card(data.t("fin_total_costs"), fmt.money(r.total_costs),
+                   data.t("dash_plan_budget_note", share=fmt.pct(budget, 0))),
+              card(data.t("fin_total_benefits"), fmt.money(r.total_benefits))]
+    benefits = outcome.benefits if outcome is not None else view.benefits
+    sources = "; ".join(f"{b.name}: {fmt.money(b.yearly_amount)}" for b in benefits)
     note = (data.t("dash_plan_benefits", sources=sources) if sources
             else data.t("dash_plan_no_benefits"))
-    return (f'<div class="crm-plan-figures">{cards(items, "crm-plan-returns")}'
+    reasons = ""
+    if outcome is not None:
+        reasons = "".join(f"<li>{_esc(text)}</li>" for _, text in outcome.decision.reasons)
+        reasons = f'<ul class="crm-plan-reasons">{reasons}</ul>'
+    return (f'<div class="crm-plan-figures">{cards(items, "crm-plan-returns")}{reasons}'
             f'<p class="crm-note">{_esc(note)}</p></div>')
 
 
-def plan(data: DashboardData):
-    """The implementation timeline and its returns, the budget adjustable.
+def _believe(data: DashboardData, even: Any) -> str:
+    """The break-even as page one says it (:meth:`BusinessCase.key_figures`)."""
+    fmt = data.fmt
+    if even.value is None:
+        return "–"
+    if even.lever == "retention":
+        key = "decision_believe_points" if even.value >= 0 else "decision_believe_points_fall"
+        return data.t(key, points=fmt.number(abs(even.value), 1))
+    return data.t("decision_believe_scale", scale=fmt.number(even.value, 2))
 
-    The plan and its benefits are workbook 05's (:func:`plan_view`); the budget slider
-    multiplies every planned cost but the temporary drop in efficiency (50 %-150 %) and
-    recomputes the cash flows, the NPV and the payback with :mod:`crmkit.planning.finance` (some 50
-    ms).
+
+def plan(data: DashboardData):
+    """The implementation timeline and its returns, the levers and the budget adjustable.
+
+    The plan, its levers and its decision are workbook 05's (:func:`plan_view`). Each lever
+    assumption of ``crm_project.levers`` is a slider starting at client.yaml's value; the
+    budget slider multiplies every planned cost but the temporary drop in efficiency (50 %-150
+    %) and moves costs only. Each move re-evaluates the business case
+    (:class:`crmkit.planning.what_if.CaseWhatIf`, some 30-80 ms in the kernel) with the segment
+    what-if above added to the plan's scenarios, and redraws the decision, the break-even, the
+    NPV, the payback and the cumulative cash flow.
     """
     import ipywidgets as w
-
-    from crmkit.planning.finance import returns
 
     from .charts.plan import cumulative_cash_flow, timeline
 
     head = w.HTML(_title(data.t("dash_plan"), data.t("dash_plan_lead")))
-    try:
-        view = plan_view(data)
-    except ValueError:
+    state = plan_state(data)
+    if state is None:
         note = w.HTML(f'<p class="crm-note">{_esc(data.t("dash_plan_unavailable"))}</p>')
         return _section_box([head, note], "crm-plan")
+    view = state.view
     brand = data.brand
     schedule = w.Output()
     schedule.add_class("crm-chart")
@@ -948,31 +1405,48 @@ def plan(data: DashboardData):
                            readout_format=".0%", description=data.t("dash_plan_budget"),
                            style={"description_width": "auto"}, layout={"width": "420px"})
     budget.add_class("crm-plan-budget")
+    budget_note = w.HTML(f'<p class="crm-note">{_esc(data.t("dash_plan_budget_costs_only"))}'
+                         "</p>")
+    controls = lever_controls(view.case.model)
+    sliders = {c.path: _lever_slider(data, c, _value(state.settings, c.path)) for c in controls}
+    readouts = {c.path: w.HTML(_lever_readout(data, c, sliders[c.path].value))
+                for c in controls}
+    rows = [w.HBox([w.HTML(f'<span class="crm-lever-label">{_esc(_lever_label(data, c))}'
+                           "</span>"), sliders[c.path], readouts[c.path]]) for c in controls]
+    levers_box = w.VBox([w.HTML(f'<h3 class="crm-levers-title">'
+                                f'{_esc(data.t("dash_levers"))}</h3><p class="crm-note">'
+                                f'{_esc(data.t("dash_levers_lead"))}</p>'), *rows])
+    levers_box.add_class("crm-levers")
     figures = w.HTML()
     cash = w.Output()
     cash.add_class("crm-chart")
 
-    def redraw(_=None):
-        flows = view.flows(budget.value)
-        result = returns(flows)
-        figures.value = plan_cards(data, view, result, budget.value)
-        _show(cash, cumulative_cash_flow(flows, result, data.fmt, **brand))
+    def redraw():
+        outcome = state.outcome()
+        extra = ""
+        if state.scenario_text:
+            extra = f'<p class="crm-note crm-plan-whatif-note">{_esc(state.scenario_text)}</p>'
+        figures.value = extra + plan_cards(data, view, outcome.returns, state.budget, outcome)
+        _show(cash, cumulative_cash_flow(outcome.flows, outcome.returns, data.fmt, **brand))
+
+    def levers_changed(_=None):
+        for c in controls:
+            readouts[c.path].value = _lever_readout(data, c, sliders[c.path].value)
+        values = {path: slider.value for path, slider in sliders.items()}
+        state.update(settings=with_lever_values(view.case.model.settings, values))
 
     redraw()
-    budget.observe(redraw, names="value")
-    return _section_box([head, schedule, budget, figures, cash], "crm-plan")
+    state.listen(redraw)
+    budget.observe(lambda change: state.update(budget=float(change["new"])), names="value")
+    for slider in sliders.values():
+        slider.observe(levers_changed, names="value")
+    return _section_box([head, schedule, levers_box, budget, budget_note, figures, cash],
+                        "crm-plan")
 
 
 # --------------------------------------------------------------------------------------------
 # Downloads: CSV as data: URIs, neutralised against formula injection
 # --------------------------------------------------------------------------------------------
-
-def neutralise(value: Any) -> Any:
-    """Prefix a text that a spreadsheet would read as a formula with a single quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
 
 def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every text cell and header passed through :func:`neutralise`.
@@ -1003,21 +1477,46 @@ def data_uri(content: bytes, mime: str = "text/csv") -> str:
     return f"data:{mime};charset=utf-8;base64,{base64.b64encode(content).decode('ascii')}"
 
 
+#: Decimals a downloaded CSV keeps per kind of column (money to cents; a share, being a
+#: fraction, keeps three: 0.108 is the 10.8 % shown on screen).
+CSV_DECIMALS = {"money": 2, "share": 3, "number": 1, "count": 0, "probability": 3}
+
+
+def _rounded(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    out = frame.copy()
+    for column, kind in kinds.items():
+        if column in out and pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].round(CSV_DECIMALS[kind])
+    return out
+
+
+def _verdict_names(data: DashboardData) -> dict[str, str]:
+    try:
+        return {k: str(v["verdict_name"]) for k, v in verdicts(data).items()}
+    except (KeyError, ValueError, AttributeError):
+        return {}
+
+
 def segments_export(data: DashboardData) -> pd.DataFrame:
-    """The per-segment table as the client downloads it (headers in the client's language)."""
+    """The per-segment table as the client downloads it: headers in the client's language,
+    numbers rounded to what the screen shows, the verdict as a word, no internal key."""
     seg = data.segments.reset_index()
-    columns = {"segment": "dash_col_segment_key", "name": "dash_col_segment",
+    seg["verdict"] = seg["segment"].map(_verdict_names(data))
+    kinds = {"customers": "count", "customer_share": "share", "revenue_window": "money",
+             "margin_window": "money", "margin_share": "share", "clv": "money",
+             "retention": "share", "satisfied": "share"}
+    columns = {"name": "dash_col_segment",
                "customers": "customers", "customer_share": "dash_share_customers",
                "revenue_window": "dash_col_revenue_year", "margin_window": "dash_margin_year",
                "margin_share": "dash_share_margin", "clv": "dash_clv_per_customer",
                "retention": "dash_retention", "satisfied": "ind_satisfaction_top_two_box",
-               "relationship_name": "dash_relationship_today"}
-    out = seg[list(columns)].rename(columns={k: data.t(v) for k, v in columns.items()})
-    return out.round(4)
+               "relationship_name": "dash_relationship_today", "verdict": "dash_col_verdict"}
+    out = _rounded(seg[list(columns)], kinds)
+    return out.rename(columns={k: data.t(v) for k, v in columns.items()})
 
 
 def customers_export(data: DashboardData) -> pd.DataFrame:
-    """The per-customer table as the client downloads it."""
+    """The per-customer table as the client downloads it (segment and relationship by name)."""
     c = data.customers
     columns = {"customer_id": "dash_col_customer", "segment_name": "dash_col_segment",
                "recency_days": "dash_recency", "frequency": "dash_frequency",
@@ -1025,11 +1524,31 @@ def customers_export(data: DashboardData) -> pd.DataFrame:
                "margin_window": "dash_margin_year", "clv": "dash_clv_per_customer",
                "probability_alive": "dash_col_probability_alive",
                "relationship_today": "dash_relationship_today"}
+    kinds = {"recency_days": "count", "frequency": "count", "monetary": "money",
+             "revenue_window": "money", "margin_window": "money", "clv": "money",
+             "probability_alive": "probability"}
     present = [k for k in columns if k in c]
     out = c[present].copy()
     if "relationship_today" in out:
         out["relationship_today"] = out["relationship_today"].map(data.relationship_names)
-    return out.rename(columns={k: data.t(columns[k]) for k in present}).round(4)
+    out = _rounded(out, kinds)
+    return out.rename(columns={k: data.t(columns[k]) for k in present})
+
+
+def run_files(data: DashboardData) -> list[tuple[str, str]]:
+    """The run's files the client may download, as ``(name, link)``.
+
+    Only :data:`RUN_FILES`, only of the run this page shows, and only when :func:`prepare`
+    copied them under Voila's root (in the random folder named by :data:`ENV_FILES`), where
+    Voila's file handler serves them and nothing else (:func:`voila_config`); opened in
+    JupyterLab, there are none.
+    """
+    folder = os.environ.get(ENV_FILES) or ""
+    if not folder or data.run_dir is None or not folder.replace("-", "").replace("_",
+                                                                                "").isalnum():
+        return []
+    return [(name, f"voila/files/{folder}/{name}") for name in RUN_FILES
+            if (data.run_dir / name).is_file() and not (data.run_dir / name).is_symlink()]
 
 
 def download_link(content: bytes, filename: str, label: str) -> str:
@@ -1065,8 +1584,15 @@ def downloads(data: DashboardData):
     prepare.on_click(build)
     row = w.HBox([segments_link, prepare, customers_link])
     row.add_class("crm-downloads")
-    return _section_box([w.HTML(_title(data.t("dash_downloads"), data.t("dash_downloads_lead"))),
-                         row], "crm-downloads-section")
+    parts = [w.HTML(_title(data.t("dash_downloads"), data.t("dash_downloads_lead"))), row]
+    files = run_files(data)
+    if files:
+        links = "".join(f'<a class="crm-download crm-download-{_esc(name.replace(".", "-"))}" '
+                        f'download="{_esc(slug + "-" + name)}" href="{_esc(href)}" '
+                        f'target="_blank" rel="noopener">{_esc(data.t(RUN_FILES[name]))}</a>'
+                        for name, href in files)
+        parts.append(w.HTML(f'<div class="crm-run-files">{links}</div>'))
+    return _section_box(parts, "crm-downloads-section")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1116,15 +1642,20 @@ def page_texts(lang: str) -> dict[str, str]:
 
 def voila_config(*, port: int, host: str, token: str, root_dir: Path, title: str = "crmkit",
                  lang: str = "en", brand: Mapping[str, str] | None = None,
-                 max_kernels: int = MAX_KERNELS, idle_timeout: int = IDLE_TIMEOUT) -> dict:
+                 max_kernels: int = MAX_KERNELS, idle_timeout: int = IDLE_TIMEOUT,
+                 files: list[str] | tuple[str, ...] = ()) -> dict:
     """The Voila configuration of a client's dashboard (written as ``voila.json``).
 
     Every setting is a decision, so none is left to Voila's defaults or to a config file the
     machine might have. ``title``, ``lang`` and ``brand`` (``primary``, ``accent``) dress the
     page template (``templates/voila/crmkit``); ``max_kernels`` bounds the kernels running at
     once (one per open page), ``idle_timeout`` is how long (seconds) a kernel no page is
-    connected to may sit idle before it is shut down.
+    connected to may sit idle before it is shut down. ``files`` are the paths under
+    ``root_dir`` that Voila's file handler may serve (the run's downloads that :func:`prepare`
+    copied); every other path is refused, the notebook and hidden files always.
     """
+    import re
+
     from crmkit.delivery.charts import plotly_locale_js
 
     if max_kernels < 1:
@@ -1148,9 +1679,10 @@ def voila_config(*, port: int, host: str, token: str, root_dir: Path, title: str
             "allow_theme_override": "NO",
             "strip_sources": True,
             "show_tracebacks": False,
-            # /voila/files/ serves nothing at all (Voila's default serves images of root_dir).
-            "file_allowlist": [],
-            "file_denylist": [".*"],
+            # /voila/files/ serves only the run's downloads, by their exact paths (Voila's
+            # default serves images of root_dir); without them, nothing at all.
+            "file_allowlist": [re.escape(path) for path in files],
+            "file_denylist": [r".*\.ipynb", r"(.*/)?\..*"] if files else [".*"],
             # No spare kernels running the notebook ahead of visits. "Model not found" is fixed
             # in the page template (templates/voila/crmkit/index.html.j2), so they would work
             # now, but each holds a kernel (~200 MB) all the time and a slot of max_kernels.
@@ -1215,6 +1747,18 @@ def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
     for folder in (app, config_dir, workdir / "data", workdir / "runtime", workdir / "ipython"):
         folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(NOTEBOOK, app / NOTEBOOK.name)
+    # The run's downloads, copied (never linked) into a folder of a random name: Voila's file
+    # handler asks for no token, so the folder's name is the key, known only to the kernel
+    # (through the environment) and to the page it serves.
+    served: list[str] = []
+    folder = secrets.token_urlsafe(24)
+    if run_dir is not None:
+        for name in RUN_FILES:
+            source = Path(run_dir) / name
+            if source.is_file() and not source.is_symlink():
+                (app / folder).mkdir(mode=0o700, exist_ok=True)
+                shutil.copyfile(source, app / folder / name)
+                served.append(f"{folder}/{name}")
     shutil.copytree(TEMPLATE_DIR, share / "voila" / "templates" / TEMPLATE_NAME,
                     dirs_exist_ok=True)
 
@@ -1224,7 +1768,7 @@ def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
                           title=f"{ws.config.name} · CRM", lang=lang,
                           brand={"primary": branding.primary_color,
                                  "accent": branding.accent_color},
-                          max_kernels=max_kernels, idle_timeout=idle_timeout)
+                          max_kernels=max_kernels, idle_timeout=idle_timeout, files=served)
     config_file = config_dir / "voila.json"
     config_file.touch(mode=0o600)
     config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -1243,6 +1787,7 @@ def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
         ENV_CLIENT: str(Path(ws.path).resolve()),
         ENV_RUN: str(Path(run_dir).resolve()) if run_dir else "",
         ENV_LANGUAGE: language or "",
+        ENV_FILES: folder if served else "",
     })
     argv = [sys.executable, "-m", "voila", str(app / NOTEBOOK.name),
             f"--Voila.config_file_paths={config_dir}", "--no-browser"]

@@ -37,7 +37,7 @@ from crmkit.planning.levers import LeverModel, lever_benefits
 from crmkit.planning.schedule import Benefit, Plan
 from crmkit.settings.project import MAX_RETENTION_POINTS
 
-__all__ = ["DECISIONS", "BreakEven", "Decision", "break_even", "decide"]
+__all__ = ["DECISIONS", "BreakEven", "Decision", "break_even", "decide", "rule"]
 
 #: The decisions, from the most to the least committed.
 DECISIONS = ("go", "go_with_conditions", "no_go")
@@ -180,15 +180,23 @@ def decide(plan: Plan, benefits: Sequence[Benefit], returns: Returns, even: Brea
         counted).
     fmt : Formatter
     """
-    lang = fmt.lang
     margins = plan.settings.decision
     low = _npv_of(plan, benefits, benefit_factor=1.0 - margins.benefit_margin)
     high = _npv_of(plan, benefits, cost_factor=1.0 + margins.cost_margin)
+    return rule(plan, returns.npv, low, high, even, cost_lines, fmt)
+
+
+def rule(plan: Plan, value: float, low: float, high: float, even: BreakEven,
+         cost_lines: pd.DataFrame, fmt: Formatter) -> Decision:
+    """:func:`decide` on NPVs already computed: ``value`` as planned, ``low`` with the benefits
+    ``benefit_margin`` lower, ``high`` with the costs ``cost_margin`` higher (the dashboard
+    computes them on cash flows it keeps, for a slider that answers at once)."""
+    lang = fmt.lang
+    margins = plan.settings.decision
     quoted = cost_lines[cost_lines["category"] != "efficiency_dip"]
     defaults = int((quoted["source"] == "default").sum())
     reasons: list[tuple[str, str]] = []
     conditions: list[str] = []
-    value = returns.npv
     if value <= 0:
         decision = "no_go"
         reasons.append(("npv_negative", t("decision_reason_npv_negative", lang,

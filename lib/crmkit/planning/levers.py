@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -287,6 +287,14 @@ class LeverModel:
                                                      & (frame["p"]
                                                         >= offers[s].min_probability_alive),
                                                      "kappa"].sum()) for s in order]
+        # the same sums without consent, so that a uniform consent can be changed later
+        # (the dashboard's slider, :meth:`with_levers`) without the per-customer table
+        stats["offer_p"] = [float(frame.loc[(frame["segment"] == s)
+                                            & (frame["p"] >= offers[s].min_probability_alive),
+                                            "p"].sum()) for s in order]
+        stats["offer_customers"] = [float(((frame["segment"] == s)
+                                           & (frame["p"] >= offers[s].min_probability_alive)
+                                           ).sum()) for s in order]
         saving, points, margin = _scenario_changes(scenario_model, scenarios, order)
         stats["cost_saving"], stats["scenario_points"] = saving, points
         stats["scenario_margin"] = margin
@@ -301,6 +309,63 @@ class LeverModel:
                    settings=settings, offers=offers, objective=goal, discount_rate=rate,
                    horizon_years=years, new_customers=new_customers,
                    promotions=promotions is not None and len(promotions) > 0)
+
+    # -- other assumptions, for the dashboard's what-if ---------------------------------------
+
+    def with_levers(self, settings: LeverSettings) -> LeverModel:
+        """The same customers under other lever assumptions (``crm_project.levers``).
+
+        Only a uniform ``consent`` (no ``consent_attribute``) changes the aggregates: the
+        consenting customers and the offers' reach scale with it; every other assumption is
+        read by :meth:`evaluate` itself. The result equals :meth:`from_tables` on a client.yaml
+        holding ``settings`` (to the last rounding of a sum), without its per-customer work.
+        """
+        stats = self.stats
+        if (settings.consent_attribute is None and self.settings.consent_attribute is None
+                and settings.consent != self.settings.consent):
+            stats = stats.copy()
+            kappa = float(settings.consent)
+            stats["consenting"] = kappa * stats["customers"]
+            stats["offer_alive"] = kappa * stats["offer_p"]
+            stats["offer_consenting"] = kappa * stats["offer_customers"]
+        elif settings.consent_attribute != self.settings.consent_attribute:
+            raise ValueError("consent_attribute cannot change without the customer table; "
+                             "build the model again with LeverModel.from_tables")
+        return replace(self, settings=settings, stats=stats)
+
+    def with_scenario(self, scenario_model: Any, scenario: Any) -> LeverModel:
+        """The same customers with one more scenario added to the plan's.
+
+        Its avoidable-cost saving, retention points and margin change are added to those of the
+        plan's scenarios, as :meth:`from_tables` would with the scenario last in the list (the
+        caller checks that the scenario repeats none of the plan's: see
+        :func:`crmkit.planning.benefits._covered`).
+        """
+        saving, points, margin = _scenario_changes(scenario_model, [scenario], self.segments)
+        stats = self.stats.copy()
+        stats["cost_saving"] = stats["cost_saving"].to_numpy() + saving
+        stats["scenario_points"] = stats["scenario_points"].to_numpy() + points
+        stats["scenario_margin"] = stats["scenario_margin"].to_numpy() + margin
+        return replace(self, stats=stats)
+
+    def retention_benefit(self, points: float | None = None) -> float:
+        """The retention lever's yearly benefit, all segments, at ``points`` on its targets
+        (the break-even's unknown; default client.yaml's); 0 when the lever is left out."""
+        if not self.included("retention"):
+            return 0.0
+        # :meth:`_retention`'s arithmetic on arrays: the break-even calls this at every step
+        s, lever = self.stats, self.settings.retention
+        targets = set(self.retention_targets())
+        own = np.array([(points if points is not None else lever.by_segment.get(seg, lever.points))
+                        if seg in targets else 0.0 for seg in self.segments], dtype=float)
+        delta = own + s["scenario_points"].to_numpy(dtype=float)
+        counted = np.array([seg in targets for seg in self.segments]) | (delta != 0)
+        r = s["retention"].to_numpy(dtype=float)
+        new = np.clip(r + delta / 100.0, 0.0, MAX_RETENTION)
+        after = lifetime_factor(new, self.discount_rate, self.horizon_years)
+        gain = np.where(new == r, 0.0, s["contribution"].to_numpy(dtype=float)
+                        * (after / s["lifetime"].to_numpy(dtype=float) - 1.0))
+        return float(gain[counted].sum())
 
     # -- targets ----------------------------------------------------------------------------
 
