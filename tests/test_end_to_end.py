@@ -73,6 +73,8 @@ def test_run_folder_holds_everything_the_contract_promises(runs, demo):
     run = json.loads((folder / "run.json").read_text())
     ws = load_workspace(paths.DEMO_CLIENTS / demo)
     assert run["inputs"] == ws.checksums
+    # what `crmkit check` warned about (and the run accepted) stays on record, in the run's words
+    assert run["warnings"] == ws.warning_records(run["language"])
     assert set(run["timings_seconds"]) >= {"01_context", "xlsx", "report", "pdf"}
     assert run["versions"]["crmkit"] and run["versions"]["pandas"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]

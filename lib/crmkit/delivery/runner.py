@@ -288,10 +288,16 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
     staging = client_reports / f".{final.name}.partial-{os.getpid()}"
     staging.mkdir()
     inputs_cache.save(workspace, staging)  # every workbook reads the validated inputs from here
+    # The kernels read the inputs from staging; the runner keeps only what it reports, so the
+    # frames (~3 GB for an 11.7M-line client) are not held through every workbook.
+    warnings = workspace.warning_records(lang)
+    config, slug, as_of, checksums = (workspace.config, workspace.slug, workspace.as_of,
+                                      workspace.checksums)
+    del workspace
 
     timings: dict[str, float] = {}
     books = workbooks()
-    if workspace.slug in _injected_failures():  # tests only: a failing workbook, cheaply
+    if slug in _injected_failures():  # tests only: a failing workbook, cheaply
         raise _failed(staging, final, books[0], None,
                       f"RuntimeError: failure injected by {FAIL_ENV} (a test setting)")
 
@@ -318,7 +324,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
         for stage in stages(books):
             if bar:
-                bar.update(task, description=f"{workspace.slug}: "
+                bar.update(task, description=f"{slug}: "
                                              + ", ".join(b.stem for b in stage))
             # a stage's workbooks depend only on earlier stages: run them side by side, and
             # judge a failure only once all of them have stopped writing to the staging folder
@@ -339,11 +345,11 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                     bar.advance(task)
 
         if bar:
-            bar.update(task, description=f"{workspace.slug}: tables.xlsx, report, report.pdf")
+            bar.update(task, description=f"{slug}: tables.xlsx, report, report.pdf")
 
         def tables() -> float:
             started = time.perf_counter()
-            _write_tables(staging, workspace.config, lang)
+            _write_tables(staging, config, lang)
             return time.perf_counter() - started
 
         def report() -> tuple[float, float, str | None]:
@@ -351,8 +357,8 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
             results = _merge_results(staging)
             (staging / "results.json").write_text(
                 json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
-            html = render_report([staging / b.name for b in books], results, workspace.config,
-                                 lang, generated=now, as_of=workspace.as_of)
+            html = render_report([staging / b.name for b in books], results, config,
+                                 lang, generated=now, as_of=as_of)
             (staging / "report.html").write_text(html, encoding="utf-8")
             rendered = time.perf_counter()
             notice = _print_pdf(staging, lang)
@@ -371,13 +377,13 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
             bar.advance(task, 3)
 
         run_info = {
-            "client": workspace.config.name, "slug": workspace.slug,
+            "client": config.name, "slug": slug,
             "client_dir": str(client_dir), "language": lang,
             "started": now.isoformat(timespec="seconds"),
             "finished": dt.datetime.now().isoformat(timespec="seconds"),
-            "as_of": workspace.as_of.isoformat(),
-            "inputs": workspace.checksums,
-            "warnings": workspace.warning_records(lang),
+            "as_of": as_of.isoformat(),
+            "inputs": checksums,
+            "warnings": warnings,
             "parameters": {"client_dir": str(client_dir), "language": lang,
                            "reports_dir": str(Path(reports_dir).resolve())},
             "workbooks": [b.name for b in books],
