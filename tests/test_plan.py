@@ -545,7 +545,7 @@ def test_client_yaml_benefits_are_added_with_their_own_ramp():
         {"cost": {"type": "personal_assistance", "change": -0.25}}])
     frame = plan.scenario_benefits(model, [cheaper], plan=p, lang="en")
     assert list(frame["origin"]) == ["scenario", "client.yaml"]
-    assert list(frame["origin_name"]) == ["Scenario of chapter 4", "client.yaml"]
+    assert list(frame["origin_name"]) == ["Scenario of chapter 4", "Agreed with the client"]
     benefits = plan.benefits_from_scenarios(model, [cheaper], plan=p)
     assert benefits[1] == plan.Benefit("Campaign sales", 12000.0, 0, "launch")
     flows = finance.cash_flows(p, benefits)

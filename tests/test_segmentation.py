@@ -81,3 +81,28 @@ def test_a_degenerate_dropout_process_is_fitted_with_a_light_penalty():
     bg = valuation.fit_with_fallback(segmentation.value.BetaGeo(), frequency, recency, T)
     assert bg.penalizer_ in (0.0, valuation.FALLBACK_PENALIZER)
     assert np.isfinite(bg.params).all()
+
+
+def test_saved_table_orders_segments_as_the_map(seg, tmp_path):
+    """The parquet later workbooks read carries the map's order, not the customers' order."""
+    from crmkit.relationships.inventory import segment_order
+
+    path = tmp_path / "tables" / "customers.parquet"
+    segmentation.save_table(seg, path)
+    saved = pd.read_parquet(path)
+    assert isinstance(saved["segment"].dtype, pd.CategoricalDtype)
+    assert list(saved["segment"].cat.categories) == list(seg.names)  # every key, map's order
+    # the rows and the keys are unchanged: only the dtype carries the order
+    assert saved["segment"].astype(str).tolist() == seg.table["segment"].astype(str).tolist()
+    assert saved.drop(columns="segment").equals(seg.table.drop(columns="segment"))
+    present = set(seg.table["segment"])
+    assert segment_order(saved) == [k for k in seg.names if k in present]
+
+
+def test_keys_the_map_does_not_list_are_kept_at_the_end():
+    table = pd.DataFrame({"segment": ["b", "stray", "a", None, "b"]})
+    out = segmentation.ordered_segments(table, {"a": "A", "b": "B", "c": "C"})
+    assert list(out["segment"].cat.categories) == ["a", "b", "c", "stray"]
+    assert out["segment"].tolist()[:3] == ["b", "stray", "a"]
+    assert out["segment"].isna().tolist() == [False, False, False, True, False]
+    assert not isinstance(table["segment"].dtype, pd.CategoricalDtype)  # the input is unchanged

@@ -303,7 +303,12 @@ def test_chapter_5_reads_in_the_report_language_with_its_figures(runs, demo):
     fmt = Formatter(lang, load_workspace(paths.DEMO_CLIENTS / demo).config.currency)
     assert fmt.money(results_["total_cost"]) in prose
     assert fmt.money(results_["npv"]) in prose
-    assert catalogue()["fin_convention"][lang] in prose
+    # the discounting convention is the method's: in the appendix, not in the chapter
+    convention = catalogue()["fin_convention"][lang]
+    assert convention not in prose
+    appendix = re.search(r'<section class="chapter" id="method">(.*?)</section>', page, re.S)
+    assert appendix, "no method appendix"
+    assert convention in plain(appendix.group(1))
     assert found.group(1).count("Plotly.newPlot(") >= 6
 
 

@@ -326,11 +326,43 @@ def satisfaction(seg: Segmentation, survey: pd.DataFrame | None) -> pd.DataFrame
     return seg.named(per_segment(survey, seg.segments))
 
 
+def ordered_segments(table: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """``table`` with ``segment`` as a categorical in display order, so every later reader
+    shows the segments in one order (issue 13): the map's.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A per-customer table with a ``segment`` column of keys.
+    names : dict
+        Segment key -> name, in display order (:attr:`Segmentation.names`): every key becomes
+        a category, in that order, whether or not it has customers.
+
+    Returns
+    -------
+    DataFrame
+        A copy; keys the names do not list (none, normally) are appended in order of first
+        appearance rather than lost. Rows and every other column are unchanged.
+    """
+    column = table["segment"]
+    found = [str(s) for s in pd.unique(column.dropna().astype(str))]
+    categories = list(dict.fromkeys([*map(str, names), *found]))
+    out = table.copy()
+    out["segment"] = pd.Categorical(column.astype(str).where(column.notna()),
+                                    categories=categories)
+    return out
+
+
 def save_table(seg: Segmentation, path) -> None:
-    """Write the per-customer table as parquet for later workbooks (no-op without a run)."""
+    """Write the per-customer table as parquet for later workbooks (no-op without a run).
+
+    ``segment`` is written as a categorical in the map's order (:func:`ordered_segments`):
+    the readers' :func:`crmkit.relationships.inventory.segment_order` takes the categories'
+    order, where plain strings would give the order in which customers happen to appear.
+    """
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    seg.table.to_parquet(path, index=False)
+    ordered_segments(seg.table, seg.names).to_parquet(path, index=False)
 
 

@@ -84,9 +84,11 @@ class Steps:
                 return table
         # imported only here: segmenting pulls in scikit-learn and the value models (about a
         # second of imports) that a run with the table already written does not need
-        from crmkit.analysis.segmentation import segment_customers
+        from crmkit.analysis.segmentation import ordered_segments, segment_customers
 
-        return segment_customers(self.ws, self.lang, self.config).table
+        # the map's order, as the table workbook 02 writes (segmentation.save_table)
+        seg = segment_customers(self.ws, self.lang, self.config)
+        return ordered_segments(seg.table, seg.names)
 
     @cached_property
     def cost(self) -> Any:
