@@ -154,3 +154,19 @@ def test_new_keys_are_added_and_none_removes_one(retail):
     after = _plain(retail)
     assert after["relationships"]["retention"] == {"champions": 0.9}
     assert "champions" not in after["relationships"]["fit"]
+
+
+def test_the_schemas_own_validators_answer_in_the_language_of_the_save():
+    """A custom validator (retention below 1) speaks the form's language, not always English."""
+    import yaml
+
+    from crmkit.core import paths
+    from crmkit.settings.editing import validation_problems
+
+    raw = yaml.safe_load((paths.DEMO_CLIENTS / "bank" / "client.yaml").read_text(encoding="utf-8"))
+    raw["relationships"]["retention"] = {"champions": 1.5}
+    _, spanish = validation_problems(raw, "es")
+    _, english = validation_problems(raw, "en")
+    assert "retención anual de 0 a menos de 1" in str(spanish[0])
+    assert "yearly retention" not in str(spanish[0])
+    assert "yearly retention from 0 to below 1" in str(english[0])

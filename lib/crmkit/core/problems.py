@@ -8,9 +8,22 @@ with code 2. No traceback ever reaches the user for a mistake in their files.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from crmkit.core.i18n import t
+
+#: The client's language while its files are checked: problems are found deep in the loaders
+#: and the settings' validators, and each is written (and printed) in the language the consultant
+#: and the client read (client.yaml's). The workspace loader sets it once per load.
+LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("problem_language", default="en")
+
+
+def problem_text(key: str, /, **values: object) -> str:
+    """A problem's text in the language of the workspace being checked (:data:`LANGUAGE`)."""
+    return t(key, LANGUAGE.get(), **values)
 
 #: How many example rows or values are shown per kind of problem.
 EXAMPLES_SHOWN = 5
@@ -49,21 +62,22 @@ class Problem:
     def render(self, with_file: bool = True) -> str:
         """Return the problem as one or two human-readable lines."""
         where = (self.file + ", " if with_file else "") + (
-            f"column '{self.column}'" if self.column else "")
+            problem_text("problem_column", column=self.column) if self.column else "")
         where = where.rstrip(", ")
         text = f"{where}: {self.message}" if where else self.message
         if self.count > 1:
-            text += f" ({self.count} rows)"
+            text += problem_text("problem_rows", count=self.count)
         details = []
         for i, row in enumerate(self.rows[:EXAMPLES_SHOWN]):
             value = self.examples[i] if i < len(self.examples) else None
-            details.append(f"line {row}" + (f": {value!r}" if value is not None else ""))
+            details.append(problem_text("problem_line", line=row)
+                           + (f": {value!r}" if value is not None else ""))
         if not self.rows and self.examples:
             details = [repr(v) for v in self.examples[:EXAMPLES_SHOWN]]
         if details:
             more = self.count - len(details)
-            text += ("\n    e.g. " + "; ".join(details)
-                     + (f"; … and {more} more" if more > 0 else ""))
+            text += ("\n    " + problem_text("problem_eg") + " " + "; ".join(details)
+                     + (problem_text("problem_more", more=more) if more > 0 else ""))
         return text
 
 

@@ -38,7 +38,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmkit.core.problems import EXAMPLES_SHOWN, Problem, ProblemList, WorkspaceError
+from crmkit.core.problems import (
+    EXAMPLES_SHOWN,
+    LANGUAGE,
+    Problem,
+    ProblemList,
+    WorkspaceError,
+    problem_text,
+)
 from crmkit.settings.client import PARQUET_SUFFIXES, SHEET_SUFFIXES, CsvOptions
 
 #: Separators tried, in order of preference when the evidence is even.
@@ -401,10 +408,8 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
         first_line = 2
     if not text.strip():
         if not options.header:
-            raise ReadError(Problem(name, "empty_file", "is empty; expected one line per row"))
-        raise ReadError(Problem(name, "empty_file",
-                                "is empty (no header line); expected a header line with the "
-                                "column names, then one line per row"))
+            raise ReadError(Problem(name, "empty_file", problem_text("check_empty_file")))
+        raise ReadError(Problem(name, "empty_file", problem_text("check_empty_no_header")))
     if options.separator:
         separator = options.separator
         configured.add("separator")
@@ -581,23 +586,19 @@ def _split_slowly(body: str, sep: str, name: str, first_line: int, problems: Pro
             lines.append(start + first_line - 1)
     except csv.Error as exc:
         line = previous + first_line  # the record after the last one read
-        what = ("a quoted field is never closed" if "end of data" in str(exc)
-                else f"malformed CSV ({exc})")
+        what = (problem_text("check_unclosed_quote") if "end of data" in str(exc)
+                else problem_text("check_malformed_detail", error=str(exc)))
         raise ReadError(Problem(name, "malformed_csv",
-                                f"{what} from line {line}; expected every opening quote '\"' to "
-                                "be closed and nothing between a closing quote and the next "
-                                "separator", rows=[line])) from None
+                                problem_text("check_malformed_csv", what=what, line=line),
+                                rows=[line])) from None
     if header is None or (names is not None and not rows and not long_rows):
-        raise ReadError(Problem(name, "empty_file",
-                                "is empty (no header line); expected a header line with the "
-                                "column names, then one line per row"))
+        raise ReadError(Problem(name, "empty_file", problem_text("check_empty_no_header")))
     if long_rows:
         sep_name = _SEPARATOR_NAMES.get(sep, repr(sep))
         counts = sorted({n for _, n, _ in long_rows})
         problems.add(name, "too_many_fields",
-                     f"rows with {', '.join(map(str, counts))} fields separated by {sep_name}; "
-                     f"expected {len(header)} like the header (a value containing the separator "
-                     "must be quoted, e.g. a decimal comma in a comma-separated file)",
+                     problem_text("check_too_many_fields", counts=", ".join(map(str, counts)),
+                                  sep=sep_name, expected=str(len(header))),
                      rows=[r[0] for r in long_rows[:EXAMPLES_SHOWN]],
                      examples=[_clip(r[2]) for r in long_rows[:EXAMPLES_SHOWN]],
                      count=len(long_rows))
@@ -1298,7 +1299,8 @@ def read_csv(path: str | Path, numbers: Sequence[str] = (), dates: Sequence[str]
     for column in [*numbers, *dates]:
         if column not in data.columns:
             problems.add(table.file, "missing_column",
-                         f"not found; found columns: {', '.join(map(repr, table.header))}",
+                         problem_text("check_missing_column_found",
+                                      found=", ".join(map(repr, table.header))),
                          column=column)
     numbers = [c for c in numbers if c in data.columns]
     dates = [c for c in dates if c in data.columns]
@@ -1333,7 +1335,9 @@ def read_csv(path: str | Path, numbers: Sequence[str] = (), dates: Sequence[str]
         if bad.any():
             idx = np.flatnonzero(bad)
             problems.add(table.file, f"unparseable_{'number' if what == 'a number' else 'date'}",
-                         f"not {what}; expected {what} ({dialect.describe()})",
+                         problem_text("check_not_a_number" if what == "a number"
+                                      else "check_not_a_date",
+                                      dialect=dialect.describe(LANGUAGE.get())),
                          column=column, rows=table.lines[idx[:EXAMPLES_SHOWN]].tolist(),
                          examples=data[column].iloc[idx[:EXAMPLES_SHOWN]].tolist(),
                          count=len(idx))

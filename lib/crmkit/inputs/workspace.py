@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import contextvars
 import datetime as dt
 import hashlib
 import re
@@ -41,7 +40,7 @@ import yaml
 
 from crmkit.core.catalogue import RELATIONSHIP_ALIASES, RELATIONSHIP_TYPES
 from crmkit.core.i18n import Formatter, t, tn
-from crmkit.core.problems import EXAMPLES_SHOWN, ProblemList, WorkspaceError
+from crmkit.core.problems import EXAMPLES_SHOWN, LANGUAGE, ProblemList, WorkspaceError
 from crmkit.inputs import line_items
 from crmkit.inputs.history_checks import history_checks
 from crmkit.inputs.line_items import LeftOut, Reading
@@ -77,6 +76,7 @@ from crmkit.settings.client import (
     load_config,
 )
 from crmkit.settings.crosscheck import cross_check
+from crmkit.settings.editing import validation_problems
 
 NUMBER_COLUMNS = ("amount", "margin", "minutes", "category_spend", "satisfaction", "nps",
                   "quantity", "unit_price")
@@ -111,7 +111,9 @@ _HINTS = {
 }
 #: The client's language while a workspace is loaded: problems are found deep in the loader, and
 #: each is written in the language the consultant and the client read (client.yaml's).
-_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="en")
+#: (One variable for the whole check, in ``core.problems``: the readers and the settings'
+#: validators below this layer read it too.)
+_LANGUAGE = LANGUAGE
 
 
 def _t(key: str, /, **values: object) -> str:
@@ -368,17 +370,20 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     _LANGUAGE.set("en")  # until client.yaml says otherwise
     if not root.is_dir():
         problems.add(str(root), "missing_workspace",
-                     "folder not found; expected a client workspace folder holding "
-                     f"{CONFIG_FILE}, customers.csv and transactions.csv")
+                     _t("check_missing_workspace", config=CONFIG_FILE))
         return None
     checksums: dict[str, str] = {}
     config: ClientConfig | None = None
+    config_path = root / CONFIG_FILE
+    # The language is known before the settings are validated, so that the validators' own
+    # messages are written in it too.
+    raw_language = _raw_section(config_path, "language") if config_path.is_file() else None
+    _LANGUAGE.set(raw_language if raw_language in ("en", "es") else "en")
     try:
         config = load_config(root)
     except WorkspaceError as error:
-        problems.extend(error.problems)
-    config_path = root / CONFIG_FILE
-    language = config.language if config is not None else _raw_section(config_path, "language")
+        problems.extend(_in_language(error.problems, config_path))
+    language = config.language if config is not None else raw_language
     _LANGUAGE.set(language if language in ("en", "es") else "en")
     if config_path.is_file():
         with contextlib.suppress(OSError):  # an unreadable file is reported by load_config
@@ -589,9 +594,7 @@ def _never_a_traceback(kind: str, problems: ProblemList):
         yield
     except Exception as exc:  # noqa: BLE001 - a user's file must never cause a traceback
         problems.add(f"{kind}.csv", "unreadable_file",
-                     f"could not be read ({type(exc).__name__}: {exc}); expected a CSV export. "
-                     "If the file looks right, this is a crmkit bug: please report it with this "
-                     "message")
+                     _t("check_crash_file", error=f"{type(exc).__name__}: {exc}"))
 
 
 def _sha256_file(path: Path) -> str:
@@ -627,6 +630,26 @@ def _lenient_settings(config_path: Path
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         as_of = value
     return options, columns, as_of
+
+
+def _in_language(found: ProblemList, config_path: Path) -> ProblemList:
+    """``load_config``'s problems, with the schema's in the client's language.
+
+    ``load_config`` writes the schema's problems in English; for another language they are
+    found again by the same validation the JupyterLab forms use, which words them in it.
+    """
+    lang = _LANGUAGE.get()
+    if lang == "en" or "invalid_setting" not in found.kinds():
+        return found
+    try:
+        raw = yaml.safe_load(config_path.read_bytes().decode("utf-8-sig", errors="replace"))
+    except Exception:  # noqa: BLE001 - unreadable: load_config's own problem stands
+        return found
+    _, translated = validation_problems(raw, lang)
+    if not translated:
+        return found
+    kept = [p for p in found if p.kind != "invalid_setting"]
+    return ProblemList([*kept, *translated])
 
 
 def _raw_section(config_path: Path, key: str):
@@ -700,9 +723,7 @@ def _check_segment_map(root: Path, settings: SegmentationSettings,
         problems.extend(error.problems)
     except Exception as exc:  # noqa: BLE001 - a user's map must never cause a traceback
         problems.add(settings.map, "invalid_segment_map",
-                     f"could not be read ({type(exc).__name__}: {exc}); expected a segment map "
-                     "like data/segment_maps/rfm_ten.yaml. If the map looks right, this is a "
-                     "crmkit bug: please report it with this message")
+                     _t("check_crash_map", error=f"{type(exc).__name__}: {exc}"))
     return None
 
 
@@ -749,10 +770,7 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
         present = sorted(p.name for p in root.iterdir()
                          if p.stem == kind and p.suffix.lower() in SUPPORTED_SUFFIXES)
         if present:
-            problems.add(present[0], "ambiguous_file",
-                         "is there although client.yaml says customers: from_transactions: "
-                         "true; expected either the file (remove the setting to read it) or "
-                         "the setting, not both")
+            problems.add(present[0], "ambiguous_file", _t("check_file_and_derived"))
         return None
     if source is not None:  # files: <kind>: in client.yaml
         name, sheet = source.file, source.sheet
@@ -761,9 +779,7 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             return None  # reported against client.yaml by load_config
         if path.is_dir():
-            problems.add(name, "missing_file",
-                         f"is a folder, although client.yaml names it as the {kind} file "
-                         f"(files: {kind}); expected the client's {kind} export")
+            problems.add(name, "missing_file", _t("check_named_folder", kind=kind))
             return None
         if not path.is_file():
             folder = path.parent
@@ -791,7 +807,7 @@ def _open_file(root: Path, kind: str, options: CsvOptions, mapping: dict[str, st
                 name = others[0]
                 path = root / name
         if path.exists() and not path.is_file():
-            problems.add(name, "missing_file", "is a folder; expected the client's CSV export")
+            problems.add(name, "missing_file", _t("check_is_folder"))
             return None
         if not path.is_file():
             if kind in REQUIRED_FILES:
@@ -1094,7 +1110,7 @@ def _match_columns(kind: str, table: RawTable, mapping: dict[str, str], options:
     hint = _separator_hint(table, options)
     if hint:
         problems.add(name, "wrong_separator",
-                     f"the whole header is one column ({found_list}){hint}",
+                     _t("check_one_column_header", found=found_list) + hint,
                      column=table.header[0])
         return headers
     for canonical in REQUIRED_COLUMNS[kind] + OPTIONAL_COLUMNS[kind]:
@@ -1183,14 +1199,12 @@ def _separator_hint(table: RawTable, options: CsvOptions) -> str:
     others = [s for s in SEPARATORS if s != table.dialect.separator and s in table.header[0]]
     if not others:
         return ""
-    sep = "tab" if others[0] == "\t" else repr(others[0])
+    sep = _t("check_tab") if others[0] == "\t" else repr(others[0])
     if table.dialect.typed:
-        return (f"; it holds {sep}-separated text in one column: split it into columns "
-                "(in Excel: Data > Text to Columns) or give crmkit the CSV export itself")
+        return _t("check_separator_typed", sep=sep)
     if options.separator:
-        return (f"; expected columns separated by {options.separator!r} as client.yaml says "
-                f"(csv.separator), but the header looks {sep}-separated")
-    return f"; the header looks {sep}-separated: set csv.separator in client.yaml"
+        return _t("check_separator_configured", configured=repr(options.separator), sep=sep)
+    return _t("check_separator_detected", sep=sep)
 
 
 def _settle_date_format(name: str, headers: dict[str, str], parts: dict[str, DateParts],
@@ -1215,19 +1229,13 @@ def _settle_date_format(name: str, headers: dict[str, str], parts: dict[str, Dat
         column_note = "" if header == canonical else f" ({canonical})"
         if chosen == "monthfirst" and len(ev.dayfirst):
             rows = ev.dayfirst
-            message = ("day first (the first part is over 12) although client.yaml says "
-                       "csv.date_format: monthfirst; expected month/day/year, or remove the "
-                       "setting")
+            message = _t("check_day_first_configured")
         elif chosen in ("dayfirst", None) and len(ev.monthfirst) and not len(ev.dayfirst):
             rows = ev.monthfirst
             if configured:
-                message = ("month first (the second part is over 12) although client.yaml says "
-                           "csv.date_format: dayfirst; expected day/month/year, or set "
-                           "csv.date_format: monthfirst")
+                message = _t("check_month_first_configured")
             else:
-                message = ("month first (the second part is over 12); expected day/month/year, "
-                           "or set csv.date_format: monthfirst in client.yaml if the export is "
-                           "month/day/year")
+                message = _t("check_month_first_detected")
         else:
             continue
         mask = np.zeros(n, dtype=bool)

@@ -41,7 +41,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from crmkit.core.i18n import t
-from crmkit.core.problems import Problem, ProblemList, UserError
+from crmkit.core.problems import LANGUAGE, Problem, ProblemList, UserError
 from crmkit.settings.client import CONFIG_FILE, ClientConfig
 from crmkit.settings.crosscheck import cross_check
 
@@ -107,6 +107,8 @@ def validation_problems(raw: Any, lang: str) -> tuple[ClientConfig | None, list[
     if not isinstance(raw, dict):
         return None, [Problem(CONFIG_FILE, "invalid_yaml",
                               t("edit_not_a_mapping", lang, found=type(raw).__name__))]
+    # the schema's own validators write their messages in the language of the check (LANGUAGE)
+    token = LANGUAGE.set(lang)
     try:
         return ClientConfig.model_validate(raw), []
     except ValidationError as exc:
@@ -122,6 +124,8 @@ def validation_problems(raw: Any, lang: str) -> tuple[ClientConfig | None, list[
                          expected=_expected(error, lang))
             problems.append(Problem(CONFIG_FILE, "invalid_setting", text))
         return None, problems
+    finally:
+        LANGUAGE.reset(token)
 
 
 def _segment_map(config: ClientConfig, root: Path):

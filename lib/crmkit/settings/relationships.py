@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crmkit.core.catalogue import _check_types
+from crmkit.core.problems import problem_text
 
 
 class _Strict(BaseModel):
@@ -35,7 +36,7 @@ class CostDrivers(_Strict):
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
         negative = [k for k, v in value.items() if not v >= 0]
         if negative:
-            raise ValueError(f"a cost of 0 or more per minute; found {', '.join(negative)} below")
+            raise ValueError(problem_text("settings_negative_cost", found=", ".join(negative)))
         return value
 
 
@@ -122,8 +123,7 @@ class RelationshipsConfig(_Strict):
     def _retention_range(cls, value: dict[str, float]) -> dict[str, float]:
         wrong = [k for k, v in value.items() if not 0 <= v < 1]
         if wrong:
-            raise ValueError("a yearly retention from 0 to below 1 for every segment; "
-                             f"found {', '.join(wrong)} out of range")
+            raise ValueError(problem_text("settings_retention_range", found=", ".join(wrong)))
         return value
 
     def segments(self) -> set[str]:

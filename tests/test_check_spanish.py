@@ -1,0 +1,116 @@
+"""``crmkit check`` speaks the client's language: a Spanish workspace's problems read in Spanish.
+
+Each case breaks a copy of the Spanish demo bank in one way, runs ``crmkit check`` through the
+command line in-process, and asserts that the Spanish text is printed and that no English
+sentence of the catalogue (the parts of the messages between placeholders) is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crmkit.core.i18n import catalogue
+from crmkit.delivery.cli import main
+
+BANK = Path(__file__).resolve().parents[1] / "data" / "demo" / "bank"
+ENCODING = "latin-1"  # the bank's export, as its client.yaml says (csv.encoding)
+
+
+def _english_fragments() -> set[str]:
+    """Fixed English text (two words or more) of every message unlike its Spanish side."""
+    out = set()
+    for texts in catalogue().values():
+        for part in re.split(r"\{[^}]*\}", texts["en"]):
+            part = part.strip(" ;:,.()'\"")
+            if len(part) >= 12 and " " in part and part not in texts["es"]:
+                out.add(part)
+    return out
+
+
+def _copy(tmp_path: Path, language: str = "es") -> Path:
+    root = tmp_path / "bank"
+    shutil.copytree(BANK, root)
+    config = root / "client.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r"(?m)^language: \w+", f"language: {language}", text),
+                      encoding="utf-8")
+    return root
+
+
+def _edit(path: Path, old: str, new: str, encoding: str = "utf-8", count: int = 1) -> None:
+    text = path.read_text(encoding=encoding)
+    assert old in text, old
+    path.write_text(text.replace(old, new, count), encoding=encoding)
+
+
+def _bad_date(root: Path) -> None:
+    _edit(root / "transactions.csv", "40012019;01/11/2023;", "40012019;45/11/2023;", ENCODING)
+
+
+def _missing_column(root: Path) -> None:
+    _edit(root / "transactions.csv", ";Importe;", ";Imp;", ENCODING)
+
+
+def _wrong_separator(root: Path) -> None:
+    _edit(root / "client.yaml", "  separator: ;", "  separator: ','")
+
+
+def _misspelt_key(root: Path) -> None:
+    _edit(root / "client.yaml", "relationships:\n  current:", "relationships:\n  currnet:")
+
+
+def _retention_out_of_range(root: Path) -> None:
+    _edit(root / "client.yaml", "relationships:\n",
+          "relationships:\n  retention:\n    champions: 1.5\n")
+
+
+CASES = {
+    "bad_date": (_bad_date, ["no es una fecha", "columna", "línea 2", "p. ej."]),
+    "missing_column": (_missing_column, ["transactions.csv"]),
+    "wrong_separator": (_wrong_separator, ["toda la cabecera es una sola columna",
+                                            "pero la cabecera parece separada por"]),
+    "misspelt_key": (_misspelt_key, ["no es un ajuste conocido"]),
+    "retention": (_retention_out_of_range, ["una retención anual de 0 a menos de 1",
+                                            "champions fuera de rango"]),
+}
+
+
+def _check(root: Path, capsys) -> str:
+    code = main(["check", str(root)])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out + captured.err
+    assert "Traceback" not in captured.out + captured.err
+    return captured.out + captured.err
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_spanish_workspace_problems_are_in_spanish(case, tmp_path, capsys):
+    break_it, spanish = CASES[case]
+    root = _copy(tmp_path)
+    break_it(root)
+    out = _check(root, capsys)
+    for text in spanish:
+        assert text in out, out
+    english = sorted(f for f in _english_fragments() if f in out)
+    assert not english, f"English in a Spanish check: {english}\n{out}"
+
+
+def test_english_workspace_keeps_english(tmp_path, capsys):
+    root = _copy(tmp_path, "en")
+    _bad_date(root)
+    _wrong_separator(_copy(tmp_path / "other", "en"))
+    out = _check(root, capsys)
+    assert "not a date; expected a date" in out
+    assert "column '" in out and "e.g. line 2" in out
+    assert "no es una fecha" not in out
+
+
+def test_missing_workspace_in_english(tmp_path, capsys):
+    code = main(["check", str(tmp_path / "nowhere")])
+    out = capsys.readouterr()
+    assert code == 2
+    assert "folder not found" in out.out + out.err
