@@ -43,7 +43,8 @@ from crmkit.core import paths
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SECTIONS = (".crm-kpis", ".crm-explorer", ".crm-whatif", ".crm-plan", ".crm-downloads-section")
+SECTIONS = (".crm-decision", ".crm-overview .crm-kpis", ".crm-explorer", ".crm-whatif", ".crm-plan",
+            ".crm-downloads-section")
 
 
 def free_port() -> int:
@@ -150,7 +151,7 @@ def first_render(browser, url: str) -> tuple[float, float, object]:
     page.set_default_timeout(90_000)
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
-    page.locator(".crm-kpis").wait_for(state="visible")
+    page.locator(".crm-overview .crm-kpis").wait_for(state="visible")
     figures = time.perf_counter() - started
     page.locator(".js-plotly-plot").first.wait_for(state="visible")
     return figures, time.perf_counter() - started, page

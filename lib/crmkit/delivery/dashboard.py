@@ -638,8 +638,16 @@ def _show(output, fig) -> None:
     (voila-dashboards/voila#1428); and ``fig.show()`` imports nbformat, whose schema
     validators take seconds to import.
     """
-    bundle = json.loads(fig.to_json(validate=False))
-    bundle["config"] = {"displaylogo": False, "responsive": True}
+    from crmkit.delivery.charts import Chart, finish, plotly_config
+
+    if isinstance(fig, Chart):
+        # The theme's last pass and the shared config (plotly's Spanish locale: months and
+        # toolbar tooltips; no cloud button, no logo), as in a kernel and the report.
+        bundle = fig._repr_mimebundle_(validate=False)[PLOTLY_MIME]
+    else:
+        lang = "es" if fig.layout.separators == ",." else "en"
+        bundle = finish(json.loads(fig.to_json(validate=False)), lang)
+        bundle["config"] = plotly_config(lang)
     output.outputs = ({"output_type": "display_data", "metadata": {},
                        "data": {PLOTLY_MIME: bundle, "text/plain": "<plotly figure>"}},)
 
@@ -1634,10 +1642,13 @@ def page_texts(lang: str) -> dict[str, str]:
 
     They replace Voila's English ones ("Running dashboard...", "Executing 6 of 6", "Loading
     widget..."); ``executing`` keeps its ``{index}`` and ``{count}`` for the page to fill.
+    ``cell_error`` replaces the traceback line of a section that failed (Voila writes "There was
+    an error when executing cell [N]." in English before the configured instruction).
     """
     return {"running": t("dash_voila_running", lang),
             "executing": t("dash_voila_executing", lang),
-            "loading_widget": t("dash_voila_loading_widget", lang)}
+            "loading_widget": t("dash_voila_loading_widget", lang),
+            "cell_error": t("dash_cell_failed", lang)}
 
 
 def voila_config(*, port: int, host: str, token: str, root_dir: Path, title: str = "crmkit",
