@@ -89,6 +89,7 @@ import yaml
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
 from crmkit.delivery.exports import FORMULA_PREFIXES, neutralise  # noqa: F401  (the guard)
+from crmkit.delivery.serving import answering, port_free, wait_until_answering  # noqa: F401
 from crmkit.delivery.steps import Steps
 from crmkit.inputs.workspace import Workspace, load_workspace
 
@@ -1805,53 +1806,6 @@ def prepare(ws: Workspace, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
     url = f"http://{_url_host(host)}:{port}/?token={token}"
     return ServeSetup(argv=argv, env=env, cwd=app, url=url, token=token, workdir=workdir,
                       config=config)
-
-
-def port_free(host: str, port: int) -> bool:
-    """Whether ``host:port`` can be listened on now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def answering(host: str, port: int, timeout: float = 2.0) -> bool:
-    """Whether an HTTP server answers on ``host:port`` now (any status counts: it is up)."""
-    import http.client
-
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", "/login")
-        connection.getresponse().read()
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-    return True
-
-
-def wait_until_answering(process: subprocess.Popen, host: str, port: int,
-                         timeout: float = START_TIMEOUT) -> bool:
-    """Wait until the server answers HTTP on ``host:port``; False if it exits or times out.
-
-    The link is printed only after this, so that a client clicking it at once does not get
-    "connection refused" (Voila needs a few seconds to start).
-    """
-    import time
-
-    probe = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        if answering(probe, port):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | None = None,

@@ -50,8 +50,8 @@ from pathlib import Path
 import nbformat
 
 from crmkit.core.i18n import t
-from crmkit.delivery.dashboard import port_free, wait_until_answering
 from crmkit.delivery.report import cell_language
+from crmkit.delivery.serving import port_free, wait_until_answering
 from crmkit.delivery.workbook import ENV_CLIENT, ENV_LANGUAGE
 
 __all__ = ["INTAKES", "LabSetup", "is_workshop_pack", "lab_command", "lab_folder",
