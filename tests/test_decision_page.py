@@ -135,7 +135,7 @@ def test_the_margins_of_the_sensitivity_are_the_clients():
 def test_break_even_reads_the_way_of_its_sign():
     fmt = Formatter("en", "EUR")
     fall = {"lever": "retention", "value": -0.0752, "planned": 3.0}
-    assert believe(fall, fmt) == "retention no more than 0.1 points lower"
+    assert believe(fall, fmt) == "retention falls by no more than 0.1 points"
     assert "falls by 0.1 points" in break_even_text(fall, fmt)
     assert believe({"lever": "scale", "value": 1.3}, fmt) == "1.30 × the planned benefits"
     assert believe({"lever": "retention", "value": None}, fmt) is None
