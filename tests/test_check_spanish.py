@@ -68,7 +68,14 @@ def _retention_out_of_range(root: Path) -> None:
           "relationships:\n  retention:\n    champions: 1.5\n")
 
 
+def _bad_query(root: Path) -> None:
+    with (root / "client.yaml").open("a", encoding="utf-8") as handle:
+        handle.write('queries:\n  survey: "SELECT * FROM \'/etc/passwd\'"\n')
+
+
 CASES = {
+    "query_outside": (_bad_query, ["una ruta absoluta", "las consultas solo leen los archivos",
+                                   "se esperaba un nombre de archivo relativo"]),
     "bad_date": (_bad_date, ["no es una fecha", "columna", "línea 2", "p. ej."]),
     "missing_column": (_missing_column, ["transactions.csv"]),
     "wrong_separator": (_wrong_separator, ["toda la cabecera es una sola columna",

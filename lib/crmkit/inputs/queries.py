@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crmkit.core.problems import Problem
+from crmkit.core.problems import Problem, problem_text
 from crmkit.inputs.tabular import (
     Dialect,
     RawTable,
@@ -111,8 +111,8 @@ def run_query(root: str | Path, table: str, sql: str) -> QueryResult:
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             kinds = ", ".join(s.type.name for s in statements) or "none"
             raise ReadError(Problem(name, "invalid_query",
-                                    f"holds {len(statements)} statement(s) ({kinds}); expected "
-                                    "one SELECT statement"))
+                                    problem_text("query_not_one_select",
+                                                 count=len(statements), kinds=kinds)))
         result = con.sql(rewritten).to_arrow_table()
     except ReadError:
         raise
@@ -161,7 +161,8 @@ def _resolve_files(root: Path, name: str, sql: str
     try:
         tokens = duckdb.tokenize(sql)
     except duckdb.Error as exc:  # pragma: no cover - the tokenizer accepts any text
-        raise ReadError(Problem(name, "invalid_query", f"cannot be read as SQL ({exc})")) from None
+        raise ReadError(Problem(name, "invalid_query",
+                                problem_text("check_invalid_sql", error=exc))) from None
     for start, kind in tokens:
         if kind != duckdb.token_type.string_const or sql[start] != "'":
             continue
@@ -202,37 +203,37 @@ def _is_file(value: str) -> bool:
 def _file_literal(root: Path, name: str, value: str, files: dict[str, str],
                   sheets: dict[str, pd.DataFrame]) -> str:
     text = value.strip()
-    expected = ("expected a file name relative to the workspace folder, e.g. 'orders.csv' "
-                "or 'exports/payments.parquet'")
+    expected = problem_text("query_expected_file")
     if _URL.match(text):
         raise ReadError(Problem(name, "query_outside_workspace",
-                                f"reads {value!r}, which is not a file of the workspace; "
-                                f"queries read only the workspace's files; {expected}"))
+                                problem_text("query_reads_url", value=repr(value),
+                                             expected=expected)))
     if text.startswith(("/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", text):
         raise ReadError(Problem(name, "query_outside_workspace",
-                                f"reads {value!r}, an absolute path; queries read only the "
-                                f"workspace's files; {expected}"))
+                                problem_text("query_reads_absolute", value=repr(value),
+                                             expected=expected)))
     file, sheet = split_sheet(text)
     target = (root / file).resolve()
     if target != root and root not in target.parents:
         raise ReadError(Problem(name, "query_outside_workspace",
-                                f"reads {value!r}, which is outside the workspace folder; "
-                                f"queries read only the workspace's files; {expected}"))
+                                problem_text("query_reads_outside", value=repr(value),
+                                             expected=expected)))
     matches = [Path(p) for p in sorted(glob.glob(str(root / file)))] if glob.has_magic(file) \
         else ([target] if target.is_file() else [])
     for path in matches:
         real = path.resolve()
         if real != root and root not in real.parents:
             raise ReadError(Problem(name, "query_outside_workspace",
-                                    f"reads {value!r}, whose file {path.name!r} is a link to "
-                                    f"a file outside the workspace folder; {expected}"))
+                                    problem_text("query_reads_link", value=repr(value),
+                                                 file=repr(path.name), expected=expected)))
         files[str(path.relative_to(root))] = _sha256(path)
     if not matches:
         present = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
         raise ReadError(Problem(name, "missing_file",
-                                f"reads {value!r}, which is not in the workspace (found "
-                                f"{', '.join(map(repr, present[:12])) or 'no files'}); "
-                                f"{expected}"))
+                                problem_text("query_reads_missing", value=repr(value),
+                                             found=", ".join(map(repr, present[:12]))
+                                             or problem_text("query_no_files"),
+                                             expected=expected)))
     if target.suffix.lower() in SHEET_SUFFIXES:
         view = f"sheet_{len(sheets) + 1}"
         raw = read_sheet(target, sheet, file)
@@ -256,15 +257,7 @@ def _explain(exc: Exception, root: Path) -> str:
     text = str(exc).replace(str(root) + "/", "").strip()
     text = re.sub(r"\s*\n\s*", " ", text)
     kind = type(exc).__name__
-    if kind == "ParserException":
-        hint = "expected valid DuckDB SQL"
-    elif kind == "BinderException":
-        hint = ("expected columns and tables that the files have (a column name as in the "
-                "file's header, in double quotes when it has spaces)")
-    elif kind == "CatalogException":
-        hint = "expected tables named as files in quotes, e.g. FROM 'orders.csv'"
-    elif kind == "PermissionException":
-        hint = "queries read only the workspace's files, and write nothing"
-    else:
-        hint = "expected a query DuckDB can run on the workspace's files"
-    return f"the query fails in DuckDB ({text}); {hint}"
+    hint = {"ParserException": "query_hint_parser", "BinderException": "query_hint_binder",
+            "CatalogException": "query_hint_catalog",
+            "PermissionException": "query_hint_permission"}.get(kind, "query_hint_other")
+    return problem_text("query_fails", error=text, hint=problem_text(hint))
