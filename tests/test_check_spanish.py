@@ -73,7 +73,13 @@ def _bad_query(root: Path) -> None:
         handle.write('queries:\n  survey: "SELECT * FROM \'/etc/passwd\'"\n')
 
 
+def _pdf_as_csv(root: Path) -> None:
+    (root / "transactions.csv").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+
+
 CASES = {
+    "binary": (_pdf_as_csv, ["parece un documento PDF, no texto",
+                             "Archivo > Guardar como > CSV"]),
     "query_outside": (_bad_query, ["una ruta absoluta", "las consultas solo leen los archivos",
                                    "se esperaba un nombre de archivo relativo"]),
     "bad_date": (_bad_date, ["no es una fecha", "columna", "línea 2", "p. ej."]),

@@ -66,4 +66,5 @@ def test_a_break_even_below_zero_reads_as_a_fall_not_a_negative_rise():
     plan = {"npv": 25765.0, "payback_month": 30, "decision": "go",
             "break_even": {"lever": "retention", "value": -0.0752, "unit": "points"}}
     summary = executive_summary({**RESULTS, "implementation": plan}, Formatter("en", "EUR"))
-    assert summary.cards[1] == ("What you must believe", "retention falls by no more than 0.1 points")
+    assert summary.cards[1] == ("What you must believe",
+                                "retention falls by no more than 0.1 points")

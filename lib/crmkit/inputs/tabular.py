@@ -261,13 +261,13 @@ def decode(raw: bytes, encoding: str | None = None) -> tuple[str, str]:
 def _binary_kind(raw: bytes) -> str | None:
     head = raw[:8192]
     if head.startswith(b"PK\x03\x04"):
-        return "an Excel workbook (.xlsx) or a zip archive"
+        return problem_text("read_kind_zip")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return "an old Excel workbook (.xls)"
+        return problem_text("read_kind_xls")
     if head.startswith(b"%PDF"):
-        return "a PDF document"
+        return problem_text("read_kind_pdf")
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "binary data (or UTF-16 text without a byte-order mark)"
+        return problem_text("read_kind_binary")
     return None
 
 
@@ -369,15 +369,13 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
         raw = path.read_bytes()
     except OSError as exc:
         raise ReadError(Problem(name, "unreadable_file",
-                                f"cannot be read ({exc.strerror or exc}); expected a readable "
-                                "CSV file")) from None
+                                problem_text("read_unreadable", error=exc.strerror or exc,
+                                             expected=problem_text("read_expected_csv"))
+                                )) from None
     digest = sha256_of(raw)
     kind = _binary_kind(raw)
     if kind:
-        raise ReadError(Problem(name, "binary_file",
-                                f"looks like {kind}, not text; expected a CSV export "
-                                "(in Excel: File > Save As > CSV), or the workbook named as "
-                                "such (.xlsx, .xls, .ods), which crmkit reads too"))
+        raise ReadError(Problem(name, "binary_file", problem_text("read_binary", kind=kind)))
     configured: set[str] = set()
     try:
         text, encoding = decode(raw, options.encoding)
@@ -387,15 +385,11 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         bad = raw[exc.start:exc.start + 1]
-        if options.encoding:
-            expected = (f"text in {options.encoding} as set in client.yaml (csv.encoding); "
-                        "remove that setting to let the encoding be detected")
-        else:
-            expected = ("text in UTF-8 or Windows-1252/Latin-1; set csv.encoding in "
-                        "client.yaml if the export uses another encoding")
+        expected = (problem_text("read_expected_encoding_set", encoding=options.encoding)
+                    if options.encoding else problem_text("read_expected_encoding"))
         raise ReadError(Problem(name, "undecodable_file",
-                                f"cannot be decoded: byte 0x{bad.hex()} at line {line}; "
-                                f"expected {expected}", rows=[line],
+                                problem_text("read_undecodable", byte=bad.hex(), line=line,
+                                             expected=expected), rows=[line],
                                 examples=[bad.decode("latin-1")])) from None
     else:
         if options.encoding:
@@ -668,42 +662,39 @@ def read_sheet(path: str | Path, sheet: str | None = None, file: str | None = No
     path = Path(path)
     name = file or path.name
     kind = path.suffix.lower().lstrip(".")
-    what = _FORMAT_NAMES.get(kind, "a workbook")
-    raw = _read_bytes(path, name, f"a readable {what}")
+    what = (problem_text(f"check_dialect_format_{kind}") if kind in _FORMAT_NAMES
+            else problem_text("read_a_workbook"))
+    raw = _read_bytes(path, name, problem_text("read_expected_readable", what=what))
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
     except Exception as exc:  # noqa: BLE001 - calamine raises several unrelated types
-        hint = ""
-        if not raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            hint = " (the file is not a workbook: perhaps a CSV export named like one?)"
+        hint = ("" if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+                else problem_text("read_not_a_workbook_hint"))
         raise ReadError(Problem(name, "unreadable_workbook",
-                                f"cannot be read as {_article(what)} ({exc}){hint}; expected a "
-                                "workbook saved by Excel or LibreOffice, not password-protected"
-                                )) from None
+                                problem_text("read_unreadable_workbook", what=what, error=exc,
+                                             hint=hint))) from None
     sheets = list(book.sheet_names)
-    found = ", ".join(repr(n) for n in sheets) if sheets else "none"
+    found = ", ".join(repr(n) for n in sheets) if sheets else problem_text("read_no_sheets")
     if sheet is None:
         if not sheets:
-            raise ReadError(Problem(name, "empty_file", "has no sheet; expected a sheet with a "
-                                                        "header row, then one row per record"))
+            raise ReadError(Problem(name, "empty_file", problem_text("read_no_sheet")))
         chosen = sheets[0]
     else:
         folded = {n.strip().casefold(): n for n in sheets}
         chosen = sheet if sheet in sheets else folded.get(sheet.strip().casefold())
         if chosen is None:
             raise ReadError(Problem(name, "missing_sheet",
-                                    f"has no sheet {sheet!r}; found sheets: {found}; expected "
-                                    "the sheet named after '#' in client.yaml (files:), "
-                                    "e.g. 'book.xlsx#" + (sheets[0] if sheets else "Sheet1")
-                                    + "'"))
+                                    problem_text("read_missing_sheet", sheet=repr(sheet),
+                                                 found=found,
+                                                 example=sheets[0] if sheets else "Sheet1")))
     rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
     start = next((i for i, row in enumerate(rows)
                   if any(not _is_empty_cell(v) for v in row)), None)
     if start is None:
         raise ReadError(Problem(name, "empty_file",
-                                f"sheet {chosen!r} is empty; expected a header row with the "
-                                "column names, then one row per record"
-                                + (f" (found sheets: {found})" if len(sheets) > 1 else "")))
+                                problem_text("read_empty_sheet", sheet=repr(chosen))
+                                + (problem_text("read_found_sheets", found=found)
+                                   if len(sheets) > 1 else "")))
     width = max(len(row) for row in rows[start:])
     header = [_cell_text(v) for v in rows[start]] + [""] * (width - len(rows[start]))
     body = rows[start + 1:]
@@ -731,13 +722,13 @@ def read_parquet(path: str | Path, file: str | None = None) -> RawTable:
 
     path = Path(path)
     name = file or path.name
-    raw = _read_bytes(path, name, "a readable Parquet file")
+    raw = _read_bytes(path, name, problem_text("read_expected_readable",
+                                               what=problem_text("check_dialect_format_parquet")))
     try:
         table = pq.read_table(pa.BufferReader(raw))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
         raise ReadError(Problem(name, "unreadable_file",
-                                f"cannot be read as a Parquet file ({exc}); expected a Parquet "
-                                "file (e.g. written by pandas' to_parquet)")) from None
+                                problem_text("read_unreadable_parquet", error=exc))) from None
     keep = [c for c in table.column_names if not c.startswith("__index_level_")]
     header = [str(c) for c in keep]
     data = pd.DataFrame({i: _arrow_text(table.column(c)) for i, c in enumerate(keep)},
@@ -754,12 +745,8 @@ def _read_bytes(path: Path, name: str, expected: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ReadError(Problem(name, "unreadable_file",
-                                f"cannot be read ({exc.strerror or exc}); expected "
-                                f"{expected}")) from None
-
-
-def _article(what: str) -> str:
-    return ("an " if what[:1].lower() in "aeiou" else "a ") + what
+                                problem_text("read_unreadable", error=exc.strerror or exc,
+                                             expected=expected))) from None
 
 
 def _is_empty_cell(value: object) -> bool:
