@@ -359,3 +359,15 @@ def test_json_of_results_is_not_needed_for_the_scan(bank):
     """Without a run the dashboard computes what it shows (the case scanned above)."""
     assert bank.run_dir is None
     json.dumps(dashboard.decision_results(bank), default=str)
+
+
+#: A shop's words, which a bank's client must not read (issue 13: "compras", "ticket medio").
+SHOP_WORDS = re.compile(r"\b(compras?|ticket medio|compra media|cupón|cupones|en la caja)\b",
+                        re.IGNORECASE)
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_a_banks_dashboard_speaks_of_operations_not_purchases(rendered, section):
+    texts, _ = rendered[section]
+    hits = sorted({m.group(0) for text in texts for m in SHOP_WORDS.finditer(text)})
+    assert not hits, f"{section}: {hits}"

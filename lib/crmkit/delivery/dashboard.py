@@ -91,6 +91,7 @@ from crmkit.core.i18n import Formatter, t
 from crmkit.delivery.exports import FORMULA_PREFIXES, neutralise  # noqa: F401  (the guard)
 from crmkit.delivery.serving import answering, port_free, wait_until_answering  # noqa: F401
 from crmkit.delivery.steps import Steps
+from crmkit.delivery.vocabulary import vocabulary_of, word
 from crmkit.inputs.workspace import Workspace, load_workspace
 
 #: Environment variables through which the serving process tells the kernel what to show.
@@ -207,7 +208,13 @@ class DashboardData:
         return float(self.model.horizon_years)
 
     def t(self, key: str, **values) -> str:
-        return t(key, self.lang, **values)
+        """``key`` in the page's language and the client's words (a bank's "operations")."""
+        return word(key, self.lang, self.vocabulary, **values)
+
+    @functools.cached_property
+    def vocabulary(self) -> str:
+        """The client's industry vocabulary (:func:`crmkit.delivery.vocabulary.vocabulary_of`)."""
+        return vocabulary_of(self.ws.config)
 
 
 def latest_run(reports_dir: str | Path, slug: str) -> Path | None:
