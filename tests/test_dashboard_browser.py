@@ -626,8 +626,10 @@ def test_levers_and_the_what_if_move_the_plans_decision_and_npv(run_page):
     page.locator(".crm-whatif-segment select").select_option(label="Champions")
     page.locator(".crm-whatif-type select").select_option(label="Self-service")
     _changed(page, ".crm-whatif-plan", line)
-    assert "what-if on Champions" in page.locator(".crm-plan-figures").inner_text() or \
-        "Champions" in page.locator(".crm-plan").inner_text()
+    # the plan section redraws after the what-if's own line: wait for it, do not race it
+    page.wait_for_function("([c, s]) => document.querySelector(c).innerText.includes(s)",
+                           arg=[".crm-plan", "what-if on Champions"],
+                           timeout=PAGE_TIMEOUT_MS)
 
 
 def test_a_segment_says_what_to_do(run_page):

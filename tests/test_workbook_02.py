@@ -60,9 +60,12 @@ def chapter_headings(lang: str, folder: Path) -> list[str]:
     depends on the client (a contractual client's own sections) is rendered with its results."""
     from crmkit.core.i18n import Formatter
     from crmkit.delivery.report import prose_environment
+    from crmkit.delivery.vocabulary import vocabulary_of
 
     results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    env = prose_environment(Formatter(lang, "EUR"))
+    # in the client's words, as the report writes them (a bank's "which products they hold")
+    config = load_workspace(paths.DEMO_CLIENTS / folder.parent.name).config
+    env = prose_environment(Formatter(lang, "EUR"), vocabulary_of(config))
     context = {**results, "client": {"name": "", "industry": "", "currency": "EUR"}}
     notebook = nbformat.read(paths.WORKBOOKS / "02_segments.ipynb", as_version=4)
     return [line.lstrip("#").strip() for cell in notebook.cells
@@ -84,10 +87,12 @@ def test_segment_counts_equal_the_saved_table(runs, demo):
     ws = load_workspace(paths.DEMO_CLIENTS / demo)
     assert len(table) == len(ws.customers)
     assert set(table["customer_id"]) == set(ws.customers["customer_id"])
-    counts = table["segment"].value_counts().to_dict()
+    # the saved segment is a categorical in the map's order: its empty categories count 0
+    counts = {k: v for k, v in table["segment"].value_counts().to_dict().items() if v}
     # The profiles cover every customer; the map assignment and the values the buyers.
     assert {p["segment"]: p["customers"] for p in results["profiles"]} == counts
-    buyers = table.loc[table["frequency"] > 0, "segment"].value_counts().to_dict()
+    buyers = {k: v for k, v in
+              table.loc[table["frequency"] > 0, "segment"].value_counts().to_dict().items() if v}
     assigned = {k: v for k, v in results["assignment"]["counts"].items() if v}
     if results["assignment"]["other_count"]:
         assigned["other"] = results["assignment"]["other_count"]
