@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-fast setup setup-dev lint benchmark clean
+.PHONY: demo test test-fast test-browser test-all setup setup-dev lint benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,21 @@ setup-dev: $(VENV)/.dev
 demo: setup
 	$(BIN)/crmkit demo
 
-# Everything: the unit tests, the end-to-end runs (tests marked slow) and the workbooks (nbval).
+# The README's test command: the unit tests, the end-to-end runs (marked slow) and the workbooks
+# (nbval). The browser tests (tests/browser/, marked browser) are apart: `make test-browser`.
 test: setup-dev
+	$(BIN)/python -m pytest -m "not browser"
+
+# Chromium driving the dashboard, the report and the lab (apt-get install chromium; .ci/run does).
+test-browser: setup-dev
+	$(BIN)/python -m pytest -m browser
+
+test-all: setup-dev
 	$(BIN)/python -m pytest
 
 # The unit tests only: no `crmkit run`, no browser, no workbook run by nbval (tests/ holds none).
 test-fast: setup-dev
-	$(BIN)/python -m pytest tests -m "not slow"
+	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 lint: setup-dev
 	$(BIN)/ruff check lib tests benchmarks

@@ -21,8 +21,9 @@ Without ``--reports`` the client has no run, so the kernel segments and values t
 itself (the slower case); ``--reports reports`` after ``crmkit run data/demo/retail --out
 reports`` serves that run, as a consultant would (and gives the README's screenshot).
 
-Nothing is asserted; the figures depend on the machine (tests/test_dashboard_browser.py asserts
-the kernel cap and a memory bound). ``--screenshot`` saves the whole page (for the README).
+Nothing is asserted; the figures depend on the machine
+(tests/browser/test_dashboard_browser.py asserts the kernel cap and a memory bound).
+``--screenshot`` saves the whole page (for the README).
 """
 
 from __future__ import annotations

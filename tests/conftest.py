@@ -27,6 +27,23 @@ os.environ.update({
     "JUPYTER_PLATFORM_DIRS": "1",
 })
 
+# tests/ is laid out like lib/crmkit/ (one folder per stage, plus runs/, browser/ and house/). A few
+# test modules share a hand-built case with a test in another folder (the invoice lines, the
+# report's results, Chromium's helpers), so every folder is importable from any test; the file
+# names are unique across folders, which keeps that unambiguous.
+TESTS = Path(__file__).parent
+for _folder in sorted(p for p in TESTS.iterdir() if p.is_dir() and any(p.glob("test_*.py"))):
+    sys.path.insert(0, str(_folder))
+BROWSER_TESTS = TESTS / "browser"
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under ``tests/browser/`` is a browser test (``make test-browser`` runs them)."""
+    for item in items:
+        if BROWSER_TESTS in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
 #: The smallest valid ``client.yaml`` (as a mapping).
 MINIMAL_CONFIG = {
     "name": "Acme Retail",

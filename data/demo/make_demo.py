@@ -4,7 +4,7 @@
     python data/demo/make_demo.py --check    # regenerate in a temporary folder and compare
 
 Each workspace must stay under 3 MB on disk (they are committed); the sizes below were chosen
-for that. The files are byte-identical from one run to the next (tests/test_synthetic.py checks
+for that. The files are byte-identical from one run to the next (tests/demo/test_synthetic.py checks
 it), so a diff in git means the generator changed.
 """
 

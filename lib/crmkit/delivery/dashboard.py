@@ -54,7 +54,7 @@ Charts are set as Output widgets' state (see :func:`_show`), and the what-if's o
 HTML, so that a move of a control is a few small messages each way (``benchmarks/dashboard.py``
 measures them). A move of a lever, of the budget or of the what-if re-evaluates the business case in
 some 0.1 s and redraws one chart (another 0.1 s; 0.2-0.5 s a move on a shared 2-core machine,
-``tests/test_dashboard_whatif.py``): what a move cannot change is kept once per page — the
+``tests/delivery/test_dashboard_whatif.py``): what a move cannot change is kept once per page — the
 lever model's per-segment aggregates of the customers, the plan's monthly costs, dates and
 discount factors, the plan's own scenarios' savings, one lever model per segment what-if tried
 (:class:`crmkit.planning.what_if.CaseWhatIf`) and the outcome with client.yaml's levers.

@@ -17,9 +17,9 @@ right edge. So the browser prints a copy of the report (in a temporary folder) w
 screen (:data:`PRINT_HEIGHT`, titles and tick labels keep their room), so that two charts share
 a page more often.
 
-Charts print as drawn (checked by ``tests/test_pdf.py``, which renders the pages to PNG and looks
-for the chart's colours). ``static_charts=True`` is a fallback for browsers that print a chart
-before plotly has drawn it: the print copy also gets a small script that replaces every chart
+Charts print as drawn (checked by ``tests/delivery/test_pdf.py``, which renders the pages to PNG
+and looks for the chart's colours). ``static_charts=True`` is a fallback for browsers that print a
+chart before plotly has drawn it: the print copy also gets a small script that replaces every chart
 by a static SVG image (``Plotly.toImage``) once the page has loaded. ``report.html`` itself
 is never modified.
 

@@ -13,7 +13,7 @@ silently poor figure); here they are found with the other input problems:
   will then value customers by their historical margin or on a thin model.
 
 The holdout rule is restated here rather than imported because inputs sit below analysis in the
-package layers; tests/test_valuation_checks.py holds the two to the same answer.
+package layers; tests/analysis/test_valuation_checks.py holds the two to the same answer.
 """
 
 from __future__ import annotations

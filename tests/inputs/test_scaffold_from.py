@@ -22,7 +22,7 @@ from crmkit.core.problems import WorkspaceError
 from crmkit.inputs.scaffold import fold, new_workspace
 from crmkit.inputs.workspace import load_workspace
 
-XLS = Path(__file__).parent / "fixtures" / "invoice_lines.xls"
+XLS = Path(__file__).parents[1] / "fixtures" / "invoice_lines.xls"
 
 
 def digests(source: Path) -> dict[str, str]:

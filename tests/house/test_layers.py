@@ -9,7 +9,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 STAGES = ["core", "settings", "inputs", "analysis", "relationships", "planning", "delivery"]
 

@@ -282,10 +282,11 @@ def test_the_page_texts_voila_shows_while_loading_are_spanish():
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_served_spanish_page_shows_no_english(tmp_path, request):
     """The bank's dashboard as the client sees it: every section drawn, the toolbar's
     tooltips and the date axes' months included, and nothing English or raw in it."""
-    browser_tests = pytest.importorskip("test_dashboard_browser")
+    import test_dashboard_browser as browser_tests  # tests/browser/, importable (conftest)
     if browser_tests.CHROMIUM is None:
         pytest.skip("Chromium is not installed")
     clients = tmp_path / "clients"

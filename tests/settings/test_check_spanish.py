@@ -16,7 +16,7 @@ import pytest
 from crmkit.core.i18n import catalogue
 from crmkit.delivery.cli import main
 
-BANK = Path(__file__).resolve().parents[1] / "data" / "demo" / "bank"
+BANK = Path(__file__).resolve().parents[2] / "data" / "demo" / "bank"
 ENCODING = "latin-1"  # the bank's export, as its client.yaml says (csv.encoding)
 
 

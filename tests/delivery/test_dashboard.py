@@ -1,7 +1,7 @@
 """The client's dashboard: its data, section builders, what-if model, plan, CSV exports, serving.
 
-The browser tests (tests/test_dashboard_browser.py) check the served page itself; these check
-the pieces without a server or a browser.
+The browser tests (tests/browser/test_dashboard_browser.py) check the served page itself; these
+check the pieces without a server or a browser.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from crmkit.demo.synthetic import (
 )
 from crmkit.settings.client import ClientConfig, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo"
 MAX_BYTES = 3 * 1024 * 1024
 AS_OF = pd.Timestamp(2026, 10, 31)

@@ -18,7 +18,7 @@ from test_readers import CDNOW
 
 from crmkit.inputs.workspace import load_workspace
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def recipes() -> list[dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: What a build needs from the repository (nothing else is copied, so nothing else can leak in).
 SOURCES = ("pyproject.toml", "README.md", "MANIFEST.in", "lib", "workbooks", "templates", "data")
 #: The repository's folders that the wheel carries, and where.

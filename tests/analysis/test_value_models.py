@@ -4,7 +4,7 @@ and of the degeneracy diagnostics every model carries.
 Oracles: ``lifetimes`` (customer by customer, at identical and at fitted parameters), the
 published CDNOW Pareto/NBD estimates (Fader, Hardie & Lee 2005) and the published sBG estimates
 of Fader & Hardie (2007). The CDNOW fixtures and the quiet-lifetimes helpers are those of
-tests/test_value.py.
+tests/analysis/test_value.py.
 """
 
 from __future__ import annotations

@@ -353,7 +353,7 @@ def test_read_table_on_typed_cells(tmp_path):
     assert numbers.tolist() == [2.5, 3.0, 1e-7] and not bad.any()
 
 
-XLS = Path(__file__).parent / "fixtures" / "invoice_lines.xls"
+XLS = Path(__file__).parents[1] / "fixtures" / "invoice_lines.xls"
 
 
 def test_xls_invoice_lines_from_a_second_sheet(make_workspace):
