@@ -208,7 +208,7 @@ def test_a_refusal_is_shown_next_to_the_control_it_names_in_the_clients_language
     original = path.read_bytes()
     assert form.save() is False
     error = html.unescape(_field(form, "relationships.retention.champions").error.value)
-    assert "la clave 'relationships.retention'" in error and "se esperaba" in error
+    assert "la clave 'relationships.retention': una retención anual de 0 a menos de 1" in error
     assert "champions" in error
     assert _field(form, "relationships.retention.loyal").error.value == ""
     assert path.read_bytes() == original

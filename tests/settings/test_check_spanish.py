@@ -77,7 +77,27 @@ def _pdf_as_csv(root: Path) -> None:
     (root / "transactions.csv").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
 
 
+def _cost_in_no_phase(root: Path) -> None:
+    _edit(root / "client.yaml", "      one_off: 3500\n",
+          "      one_off: 3500\n      phase: pilto\n")
+
+
+def _move_to_same_type(root: Path) -> None:
+    _edit(root / "client.yaml", "      to: self_service\n", "      to: personal_assistance\n")
+
+
+def _own_phase_without_label(root: Path) -> None:
+    _edit(root / "client.yaml", "crm_project:\n", "crm_project:\n  phases:\n    sandbox:\n"
+          "      months: 2\n")
+
+
 CASES = {
+    "cost_phase": (_cost_in_no_phase, ["el coste 'training' cae en la fase 'pilto', que no es una "
+                                       "fase; se esperaba project o una de"]),
+    "same_type": (_move_to_same_type, ["un paso a otro tipo; 'from' y 'to' son ambos "
+                                       "'personal_assistance'"]),
+    "own_phase": (_own_phase_without_label, ["la fase 'sandbox' no es una fase estándar",
+                                             "una fase propia necesita una etiqueta"]),
     "binary": (_pdf_as_csv, ["parece un documento PDF, no texto",
                              "Archivo > Guardar como > CSV"]),
     "query_outside": (_bad_query, ["una ruta absoluta", "las consultas solo leen los archivos",
@@ -120,6 +140,14 @@ def test_english_workspace_keeps_english(tmp_path, capsys):
     assert "not a date; expected a date" in out
     assert "column '" in out and "e.g. line 2" in out
     assert "no es una fecha" not in out
+
+
+def test_english_workspace_keeps_english_settings_messages(tmp_path, capsys):
+    root = _copy(tmp_path, "en")
+    _cost_in_no_phase(root)
+    out = _check(root, capsys)
+    assert "cost 'training' falls in phase 'pilto', which is not a phase" in out
+    assert "no es una fase" not in out
 
 
 def test_missing_workspace_in_english(tmp_path, capsys):

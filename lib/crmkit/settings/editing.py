@@ -119,6 +119,10 @@ def validation_problems(raw: Any, lang: str) -> tuple[ClientConfig | None, list[
                 text = t("edit_missing_key", lang, path=key)
             elif error["type"] == "extra_forbidden":
                 text = t("edit_unknown_key", lang, path=key)
+            elif error["type"] == "value_error" and isinstance(error.get("input"), (dict, list)):
+                # a rule across a whole section: its text says what is wrong, and repeating the
+                # section as "found" would bury it
+                text = t("edit_section_problem", lang, path=key, problem=_expected(error, lang))
             else:
                 text = t("edit_invalid_key", lang, path=key, found=repr(error.get("input")),
                          expected=_expected(error, lang))

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crmkit.core.problems import problem_text
+
 #: The standard phases, in order (the CRM texts' analysis → design → implementation strategy →
 #: launch).
 PHASES: tuple[str, ...] = ("analysis", "design", "implementation_strategy", "launch")
@@ -112,7 +114,7 @@ class PhaseSettings(_Strict):
     @model_validator(mode="after")
     def _one_duration(self) -> PhaseSettings:
         if self.months is not None and self.weeks is not None:
-            raise ValueError("either months or weeks, not both")
+            raise ValueError(problem_text("settings_months_or_weeks"))
         return self
 
     def duration_months(self) -> float | None:
@@ -153,9 +155,9 @@ class CostItem(_Strict):
     @model_validator(mode="after")
     def _one_timing(self) -> CostItem:
         if self.phase is not None and self.month is not None:
-            raise ValueError("either phase or month for the one-off amount, not both")
+            raise ValueError(problem_text("settings_phase_or_month"))
         if isinstance(self.recurring_from, int) and self.recurring_from < 0:
-            raise ValueError("recurring_from: a month index of 0 or more, 'launch' or 'start'")
+            raise ValueError(problem_text("settings_recurring_from"))
         return self
 
 
@@ -248,7 +250,7 @@ class MessageText(_Strict):
     @model_validator(mode="after")
     def _some_text(self) -> MessageText:
         if self.en is None and self.es is None:
-            raise ValueError("the message in en, es or both")
+            raise ValueError(problem_text("settings_message_text"))
         return self
 
     def text(self, lang: str) -> str:
@@ -530,8 +532,7 @@ class CrmProject(_Strict):
     def _keys(cls, value: dict) -> dict:
         wrong = [k for k in value if not _KEY.fullmatch(str(k))]
         if wrong:
-            raise ValueError("keys in lower case letters, digits and _ (e.g. data_migration); "
-                             f"found {', '.join(map(repr, wrong))}")
+            raise ValueError(problem_text("settings_key_form", found=", ".join(map(repr, wrong))))
         return value
 
     @model_validator(mode="after")
@@ -539,24 +540,25 @@ class CrmProject(_Strict):
         phases = self.phase_settings()
         for key, phase in phases.items():
             if key not in PHASES and (phase.label is None or phase.duration_months() is None):
-                raise ValueError(f"phase '{key}' is not a standard phase ({', '.join(PHASES)}); "
-                                 "a phase of your own needs a label and months or weeks")
+                raise ValueError(problem_text("settings_own_phase", name=key,
+                                              phases=", ".join(PHASES)))
             for dep in phase.depends_on or []:
                 if dep not in phases:
-                    raise ValueError(f"phase '{key}' depends on '{dep}', which is not a phase; "
-                                     f"the phases are {', '.join(phases)}")
+                    raise ValueError(problem_text("settings_phase_dependency", name=key, dep=dep,
+                                                  phases=", ".join(phases)))
         _schedule_order(phases)  # raises on a cycle
         items = [*self.costs.items(), *((e.category, e) for e in self.extra_costs)]
         for category, item in items:
             if item.phase is not None and item.phase not in (*phases, "project"):
-                raise ValueError(f"cost '{category}' falls in phase '{item.phase}', which is "
-                                 f"not a phase; expected project or one of {', '.join(phases)}")
+                raise ValueError(problem_text("settings_cost_phase", category=category,
+                                              phase=item.phase, phases=", ".join(phases)))
         for key, risk in self.risks.items():
             if key not in DEFAULT_RISKS and risk.include:
                 missing = [f for f in ("risk", "likelihood", "impact") if getattr(risk, f) is None]
                 if missing:
-                    raise ValueError(f"new risk '{key}' needs {', '.join(missing)} (the default "
-                                     f"risks are {', '.join(DEFAULT_RISKS)})")
+                    raise ValueError(problem_text("settings_new_risk", name=key,
+                                                      missing=", ".join(missing),
+                                                      risks=", ".join(DEFAULT_RISKS)))
         return self
 
     def phase_settings(self) -> dict[str, PhaseSettings]:
@@ -585,8 +587,7 @@ def _schedule_order(phases: Mapping[str, PhaseSettings]) -> list[str]:
             return
         if state.get(key) == 1:
             cycle = path[path.index(key):] + [key]
-            raise ValueError("the phases depend on each other in a circle: "
-                             + " → ".join(cycle) + "; expected each to wait only for earlier ones")
+            raise ValueError(problem_text("settings_phase_cycle", cycle=" → ".join(cycle)))
         state[key] = 1
         for dep in phases[key].depends_on or []:
             if dep in phases:

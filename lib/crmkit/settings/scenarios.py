@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crmkit.core.catalogue import _check_types
+from crmkit.core.problems import problem_text
 
 CHANGE_KINDS = ("move", "cost", "retention", "margin", "discount_rate")
 
@@ -50,7 +51,7 @@ class Move(_Change):
     @model_validator(mode="after")
     def _different(self) -> Move:
         if self.from_type == self.to_type:
-            raise ValueError(f"a move to another type; 'from' and 'to' are both {self.to_type!r}")
+            raise ValueError(problem_text("settings_move_same_type", found=repr(self.to_type)))
         return self
 
 
@@ -124,12 +125,13 @@ class Scenario(BaseModel):
             if isinstance(item, Mapping) and "kind" not in item and len(item) == 1:
                 (kind, body), = item.items()
                 if kind not in CHANGE_KINDS:
-                    raise ValueError(f"a change of kind {', '.join(CHANGE_KINDS)}; "
-                                     f"found {kind!r}")
+                    raise ValueError(problem_text("settings_change_kind",
+                                                  kinds=", ".join(CHANGE_KINDS), found=repr(kind)))
                 item = {"kind": kind, **(body or {})}
             elif isinstance(item, Mapping) and "kind" not in item:
-                raise ValueError(f"one key per change, naming its kind ({', '.join(CHANGE_KINDS)})"
-                                 f"; found {', '.join(map(str, item))}")
+                raise ValueError(problem_text("settings_change_one_key",
+                                              kinds=", ".join(CHANGE_KINDS),
+                                              found=", ".join(map(str, item))))
             out.append(item)
         return out
 
