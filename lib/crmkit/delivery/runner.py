@@ -22,6 +22,7 @@ import platform
 import re
 import shutil
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from crmkit.core.i18n import Formatter, t
 from crmkit.core.problems import UserError
 from crmkit.delivery import SECTIONS
 from crmkit.delivery.report import render_report
+from crmkit.delivery.warm_kernels import Cores, start_kernel
 from crmkit.inputs import cache as inputs_cache
 from crmkit.inputs.workspace import _sha256_file as sha256_file
 from crmkit.inputs.workspace import load_workspace
@@ -70,7 +72,7 @@ def workbooks() -> list[Path]:
     return sorted(paths.WORKBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-#: Workbooks run side by side at most (a kernel each; this machine class has two cores).
+#: Workbooks computing side by side at most (a kernel each; this machine class has two cores).
 PARALLEL_WORKBOOKS = 2
 #: What each workbook needs from the others: 01 and 02 need nothing; 03-05 read the per-customer
 #: table of 02 (``tables/customers.parquet``) and nothing of each other.
@@ -79,21 +81,76 @@ NEEDS = {"01_context": (), "02_segments": (),
          "05_implementation": ("02_segments",)}
 
 
-def stages(books: list[Path]) -> list[list[Path]]:
-    """The workbooks in stages: each stage needs only the stages before it.
+def run_graph(books: list[Path], execute, finished=None
+              ) -> list[tuple[Path, BaseException | None]]:
+    """Run the workbooks as soon as what they need is done, at most :data:`PARALLEL_WORKBOOKS`
+    computing at once; a workbook that must wait gets its kernel started meanwhile
+    (:mod:`crmkit.delivery.warm_kernels`).
 
-    A workbook not in :data:`NEEDS` (a consultant's own) waits for every workbook before it.
+    Parameters
+    ----------
+    books : list of Path
+        The workbooks, in order.
+    execute : callable
+        ``execute(book, km)`` runs one workbook; ``km`` is its started kernel's manager, or None
+        when the workbook could start at once (papermill starts the kernel then).
+    finished : callable, optional
+        ``finished(book, seconds)`` after each workbook that succeeded.
+
+    Returns
+    -------
+    list of (Path, exception or None)
+        Every workbook that ran, in the workbooks' order, with the error that stopped it. Once
+        one fails, the workbooks not yet started are not started, and the ones running finish:
+        the caller judges the failure when nothing writes to the run folder any more.
     """
-    out: list[list[Path]] = []
-    placed: dict[str, int] = {}
-    for i, book in enumerate(books):
-        needs = NEEDS.get(book.stem, tuple(b.stem for b in books[:i]))
-        level = 1 + max((placed[n] for n in needs if n in placed), default=-1)
-        placed[book.stem] = level
-        while len(out) <= level:
-            out.append([])
-        out[level].append(book)
-    return out
+    from jupyter_core.utils import run_sync
+
+    cores = Cores(PARALLEL_WORKBOOKS)
+    events = {book.stem: threading.Event() for book in books}
+    failed = threading.Event()
+    outcome: dict[Path, BaseException | None] = {}
+
+    def needs(book: Path) -> list[threading.Event]:
+        names = NEEDS.get(book.stem, [b.stem for b in books[:books.index(book)]])
+        return [events[n] for n in names if n in events]
+
+    def run(book: Path) -> None:
+        km = None
+        try:
+            waits = needs(book)
+            if not all(e.is_set() for e in waits):
+                with cores.held(urgent=False):
+                    if not failed.is_set():
+                        km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS)
+            for event in waits:
+                event.wait()
+            if failed.is_set():
+                return
+            with cores.held(urgent=True):
+                if failed.is_set():
+                    return
+                started = time.perf_counter()
+                execute(book, km)
+                seconds = time.perf_counter() - started
+            outcome[book] = None
+            if finished:
+                finished(book, seconds)
+        except BaseException as error:  # noqa: BLE001 - judged by the caller, in order
+            outcome[book] = error
+            failed.set()
+        finally:
+            if km is not None:
+                run_sync(km.shutdown_kernel)(now=True)
+            events[book.stem].set()
+
+    threads = [threading.Thread(target=run, args=(book,), name=f"crmkit-{book.stem}")
+               for book in books]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [(book, outcome[book]) for book in books if book in outcome]
 
 
 def demo_client_dir() -> Path:
@@ -307,42 +364,29 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
         if bar:
             bar.start()
             task = bar.add_task("crmkit run", total=len(books) + 3)
-        def execute(book: Path) -> tuple[Path, float, BaseException | None]:
-            started = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(book), str(staging / book.name), kernel_name="python3",
-                    language="python",
-                    parameters={"client_dir": str(client_dir), "run_dir": str(staging),
-                                "language": lang},
-                    cwd=str(paths.WORKBOOKS), progress_bar=False, log_output=False,
-                    engine_name=engine, extra_arguments=KERNEL_ARGUMENTS,
-                )
-            except BaseException as error:  # noqa: BLE001 - judged below, once the stage ends
-                return book, time.perf_counter() - started, error
-            return book, time.perf_counter() - started, None
+        arguments = dict(kernel_name="python3", language="python",
+                         parameters={"client_dir": str(client_dir), "run_dir": str(staging),
+                                     "language": lang},
+                         cwd=str(paths.WORKBOOKS), progress_bar=False, log_output=False,
+                         engine_name=engine, extra_arguments=KERNEL_ARGUMENTS)
 
-        for stage in stages(books):
+        def announce(book: Path, seconds: float) -> None:
+            timings[book.stem] = round(seconds, 3)
             if bar:
-                bar.update(task, description=f"{slug}: "
-                                             + ", ".join(b.stem for b in stage))
-            # a stage's workbooks depend only on earlier stages: run them side by side, and
-            # judge a failure only once all of them have stopped writing to the staging folder
-            with ThreadPoolExecutor(max_workers=PARALLEL_WORKBOOKS) as pool:
-                done = list(pool.map(execute, stage))
-            for book, seconds, error in done:
-                if isinstance(error, PapermillExecutionError):
-                    if error.ename in USER_ERRORS:  # the user's mistake, found late: exit 2
-                        shutil.rmtree(staging, ignore_errors=True)
-                        raise UserError(f"{book.stem}: {error.evalue}")
-                    raise _failed(staging, final, book, error.exec_count,
-                                  f"{error.ename}: {error.evalue}")
-                if error is not None:  # the kernel died or could not start
-                    raise _failed(staging, final, book, None,
-                                  f"{type(error).__name__}: {error}")
-                timings[book.stem] = round(seconds, 3)
-                if bar:
-                    bar.advance(task)
+                bar.update(task, advance=1, description=f"{slug}: {book.stem}")
+
+        done = run_graph(books, lambda book, km: papermill.execute_notebook(
+            str(book), str(staging / book.name), **arguments, **({"km": km} if km else {})),
+            announce)
+        for book, error in done:  # in the workbooks' order: the first failure is the one told
+            if isinstance(error, PapermillExecutionError):
+                if error.ename in USER_ERRORS:  # the user's mistake, found late: exit 2
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise UserError(f"{book.stem}: {error.evalue}")
+                raise _failed(staging, final, book, error.exec_count,
+                              f"{error.ename}: {error.evalue}")
+            if error is not None:  # the kernel died or could not start
+                raise _failed(staging, final, book, None, f"{type(error).__name__}: {error}")
 
         if bar:
             bar.update(task, description=f"{slug}: tables.xlsx, report, report.pdf")
