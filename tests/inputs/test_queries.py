@@ -157,7 +157,7 @@ def test_a_query_and_a_file_for_one_table_is_refused(make_workspace):
     root = make_workspace(config_overrides={"queries": {"transactions": "SELECT 1"},
                                             "files": {"transactions": "transactions.csv"}})
     (problem,) = [p for p in check_workspace(root) if p.file == "client.yaml"]
-    assert "either files: transactions or queries: transactions, found both" in problem.message
+    assert "either files: transactions or queries: transactions; found both" in problem.message
 
 
 def test_check_refuses_a_query_reading_outside_with_exit_2(make_workspace, tmp_path):

@@ -24,7 +24,14 @@ from pydantic import (
     model_validator,
 )
 
-from crmkit.core.problems import Problem, ProblemList, WorkspaceError
+from crmkit.core.i18n import t
+from crmkit.core.problems import (
+    LANGUAGE,
+    Problem,
+    ProblemList,
+    WorkspaceError,
+    problem_text,
+)
 from crmkit.settings.project import CrmProject
 from crmkit.settings.relationships import RelationshipsConfig
 from crmkit.settings.scenarios import Scenario
@@ -72,7 +79,7 @@ class Branding(_Strict):
     @classmethod
     def _hex(cls, value: str) -> str:
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-            raise ValueError(f"expected a colour like '#1b4965', found {value!r}")
+            raise ValueError(problem_text("settings_colour"))
         return value
 
 
@@ -115,13 +122,11 @@ class CsvOptions(_Strict):
     @model_validator(mode="after")
     def _names_need_no_header(self) -> CsvOptions:
         if not self.header and not self.names:
-            raise ValueError("the column names (names: [customer_id, date, amount, ...]) "
-                             "when header is false")
+            raise ValueError(problem_text("settings_csv_names_needed"))
         if self.names and self.header:
-            raise ValueError("names only with header: false (a file with a header line is "
-                             "mapped with columns:)")
+            raise ValueError(problem_text("settings_csv_names_with_header"))
         if self.names and len({n.strip() for n in self.names}) != len(self.names):
-            raise ValueError(f"distinct column names, found {self.names!r}")
+            raise ValueError(problem_text("settings_csv_distinct_names", found=repr(self.names)))
         return self
 
     def merged(self, override: CsvOptions | None) -> CsvOptions:
@@ -153,12 +158,11 @@ class FileSource(_Strict):
             suffix = Path(file).suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES:
                 raise ValueError(
-                    "a file ending in " + ", ".join(SUPPORTED_SUFFIXES)
-                    + " (a workbook's sheet as 'book.xlsx#Sheet name')"
-                    + (f"; {suffix} files cannot be read" if suffix else ""))
+                    problem_text("settings_file_suffix", suffixes=", ".join(SUPPORTED_SUFFIXES))
+                    + (problem_text("settings_file_suffix_unreadable", suffix=suffix)
+                       if suffix else ""))
             if value.get("csv") is not None and suffix not in TEXT_SUFFIXES:
-                raise ValueError(f"csv: options only for a text file (.csv, .txt, .tsv), "
-                                 f"found them for {path!r}")
+                raise ValueError(problem_text("settings_csv_only_text", path=repr(path)))
         return value
 
     @property
@@ -196,7 +200,7 @@ class TransactionSettings(_Strict):
     def _codes(cls, value: list[str]) -> list[str]:
         codes = [str(v).strip() for v in value]
         if any(not c for c in codes):
-            raise ValueError("product codes, found an empty one")
+            raise ValueError(problem_text("settings_empty_product_code"))
         return codes
 
 
@@ -270,14 +274,13 @@ class SegmentationSettings(_Strict):
         value = value.strip()
         if not (re.fullmatch(r"[a-z][a-z0-9_]*", value)
                 or value.lower().endswith((".yaml", ".yml"))):
-            raise ValueError("a bundled map name (rfm_ten, managerial) or the path of a .yaml "
-                             f"file in the workspace, found {value!r}")
+            raise ValueError(problem_text("settings_map_name"))
         return value
 
     @model_validator(mode="after")
     def _k_range(self) -> SegmentationSettings:
         if self.k_min > self.k_max:
-            raise ValueError(f"k_min ({self.k_min}) to be at most k_max ({self.k_max})")
+            raise ValueError(problem_text("settings_k_range", k_min=self.k_min, k_max=self.k_max))
         return self
 
 
@@ -377,9 +380,9 @@ class ClientConfig(_Strict):
     def _sql_given(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for table, sql in value.items():
             if not str(sql).strip():
-                raise ValueError(f"an SQL query for {table}, found an empty one")
+                raise ValueError(problem_text("settings_empty_query", table=table))
             if table in (info.data.get("files") or {}):
-                raise ValueError(f"either files: {table} or queries: {table}, found both")
+                raise ValueError(problem_text("settings_files_or_queries", table=table))
         return value
 
     @field_validator("customers")
@@ -387,7 +390,7 @@ class ClientConfig(_Strict):
     def _customers_once(cls, value: CustomerSettings, info: ValidationInfo) -> CustomerSettings:
         named = [key for key in ("files", "queries") if "customers" in (info.data.get(key) or {})]
         if value.from_transactions and named:
-            raise ValueError(f"from_transactions: true or {named[0]}: customers, found both")
+            raise ValueError(problem_text("settings_from_transactions_or", named=named[0]))
         return value
 
     @field_validator("columns")
@@ -397,9 +400,8 @@ class ClientConfig(_Strict):
             known = REQUIRED_COLUMNS[file] + OPTIONAL_COLUMNS[file]
             for canonical in mapping:
                 if canonical not in known:
-                    raise ValueError(
-                        f"'{canonical}' is not a column of {file}.csv; expected one of "
-                        + ", ".join(known))
+                    raise ValueError(problem_text("settings_unknown_column", column=canonical,
+                                                  file=file, known=", ".join(known)))
         return value
 
 
@@ -459,22 +461,45 @@ def load_config(workspace: str | Path) -> ClientConfig:
     try:
         return ClientConfig.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_problems_from_validation(exc))
+        problems.extend(problems_from_validation(exc, LANGUAGE.get()))
         raise WorkspaceError(problems) from None
 
 
-def _problems_from_validation(exc: ValidationError) -> list[Problem]:
+def problems_from_validation(exc: ValidationError, lang: str) -> list[Problem]:
+    """One problem per pydantic error, worded in ``lang``: the key path, what was found and what
+    the schema expects (the schema's own rules word themselves, :func:`problem_text`)."""
     problems = []
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"])
-        found = error.get("input")
         if error["type"] == "missing":
-            message = f"key '{key}' is missing; expected it to be set"
+            text = t("edit_missing_key", lang, path=key)
         elif error["type"] == "extra_forbidden":
-            message = f"key '{key}' is not a known setting; check its spelling"
+            text = t("edit_unknown_key", lang, path=key)
+        elif error["type"] == "value_error" and isinstance(error.get("input"), (dict, list)):
+            # a rule across a whole section: its text says what is wrong, and repeating the
+            # section as "found" would bury it
+            text = t("edit_section_problem", lang, path=key, problem=_expected(error, lang))
         else:
-            message = (f"key '{key}' has {found!r}; expected "
-                       + error["msg"].removeprefix("Value error, ").replace("Input should be", "")
-                       .strip())
-        problems.append(Problem(CONFIG_FILE, "invalid_setting", message))
+            text = t("edit_invalid_key", lang, path=key, found=repr(error.get("input")),
+                     expected=_expected(error, lang))
+        problems.append(Problem(CONFIG_FILE, "invalid_setting", text))
     return problems
+
+
+def _expected(error: dict, lang: str) -> str:
+    """What a pydantic error expected, in ``lang`` (the limits and allowed values as found)."""
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "literal_error":
+        return t("edit_expected_one_of", lang, values=ctx.get("expected", ""))
+    for name, key in (("ge", "edit_expected_at_least"), ("le", "edit_expected_at_most"),
+                      ("gt", "edit_expected_above"), ("lt", "edit_expected_below")):
+        if name in ctx:
+            return t(key, lang, limit=ctx[name])
+    if kind.startswith("int_"):
+        return t("edit_expected_integer", lang)
+    if kind.startswith("float_"):
+        return t("edit_expected_number", lang)
+    if kind.startswith("string_"):
+        return t("edit_expected_text", lang)
+    return error["msg"].removeprefix("Value error, ").replace("Input should be", "").strip()

@@ -42,7 +42,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from crmkit.core.i18n import t
 from crmkit.core.problems import LANGUAGE, Problem, ProblemList, UserError
-from crmkit.settings.client import CONFIG_FILE, ClientConfig
+from crmkit.settings.client import CONFIG_FILE, ClientConfig, problems_from_validation
 from crmkit.settings.crosscheck import cross_check
 
 __all__ = ["BACKUP_SUFFIX", "ClientYaml", "EditError", "LINE_WIDTH", "validation_problems"]
@@ -79,30 +79,11 @@ def _split(path: str | tuple) -> tuple:
     return tuple(path.split(".")) if isinstance(path, str) else tuple(path)
 
 
-def _expected(error: dict, lang: str) -> str:
-    """What a pydantic error expected, in ``lang`` (the limits and allowed values as found)."""
-    ctx = error.get("ctx") or {}
-    kind = error["type"]
-    if kind == "literal_error":
-        return t("edit_expected_one_of", lang, values=ctx.get("expected", ""))
-    for name, key in (("ge", "edit_expected_at_least"), ("le", "edit_expected_at_most"),
-                      ("gt", "edit_expected_above"), ("lt", "edit_expected_below")):
-        if name in ctx:
-            return t(key, lang, limit=ctx[name])
-    if kind.startswith("int_"):
-        return t("edit_expected_integer", lang)
-    if kind.startswith("float_"):
-        return t("edit_expected_number", lang)
-    if kind.startswith("string_"):
-        return t("edit_expected_text", lang)
-    return error["msg"].removeprefix("Value error, ").replace("Input should be", "").strip()
-
-
 def validation_problems(raw: Any, lang: str) -> tuple[ClientConfig | None, list[Problem]]:
     """Validate a plain mapping as ``client.yaml``: the config, or the problems in ``lang``.
 
     Every problem names the key path (``context.internal.technological.score``), the value found
-    and what the schema expects.
+    and what the schema expects (:func:`crmkit.settings.client.problems_from_validation`).
     """
     if not isinstance(raw, dict):
         return None, [Problem(CONFIG_FILE, "invalid_yaml",
@@ -112,22 +93,7 @@ def validation_problems(raw: Any, lang: str) -> tuple[ClientConfig | None, list[
     try:
         return ClientConfig.model_validate(raw), []
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"])
-            if error["type"] == "missing":
-                text = t("edit_missing_key", lang, path=key)
-            elif error["type"] == "extra_forbidden":
-                text = t("edit_unknown_key", lang, path=key)
-            elif error["type"] == "value_error" and isinstance(error.get("input"), (dict, list)):
-                # a rule across a whole section: its text says what is wrong, and repeating the
-                # section as "found" would bury it
-                text = t("edit_section_problem", lang, path=key, problem=_expected(error, lang))
-            else:
-                text = t("edit_invalid_key", lang, path=key, found=repr(error.get("input")),
-                         expected=_expected(error, lang))
-            problems.append(Problem(CONFIG_FILE, "invalid_setting", text))
-        return None, problems
+        return None, problems_from_validation(exc, lang)
     finally:
         LANGUAGE.reset(token)
 
