@@ -115,3 +115,11 @@ def test_paper_size_follows_the_currency():
 
     assert paper_size("EUR") == "A4" and paper_size("USD") == "Letter"
     assert Formatter("es", "MXN").paper == "Letter"
+
+
+def test_a_message_may_have_placeholders_named_like_the_arguments_of_t(monkeypatch):
+    from crmkit.core import i18n
+
+    entries = {**i18n.catalogue(), "probe": {"en": "{key} in {lang}", "es": "{key} en {lang}"}}
+    monkeypatch.setattr(i18n, "catalogue", lambda: entries)
+    assert i18n.t("probe", "es", key="segments", lang="yaml") == "segments en yaml"

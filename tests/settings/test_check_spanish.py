@@ -91,7 +91,37 @@ def _own_phase_without_label(root: Path) -> None:
           "      months: 2\n")
 
 
+def _own_map_with_overlap_and_gap(root: Path) -> None:
+    (root / "mapa.yaml").write_text(
+        "key: mi_mapa\nkind: scores\nscale: 2\ndimensions: [r, f]\n"
+        "title: {en: Mine, es: El mío}\n"
+        "segments:\n"
+        "  - {key: lejanos, name: {en: Far}, description: {en: a, es: b}, rule: {r: 1}}\n"
+        "  - {key: fieles, name: {en: Loyal, es: Fieles}, description: {en: a, es: b},\n"
+        "     rule: {r: 2, f: 2}, colour: red}\n"
+        "  - {key: otros2, name: {en: X, es: X}, description: {en: a, es: b},\n"
+        "     rule: {r: 2, f: 2}}\n", encoding="utf-8")
+    _edit(root / "client.yaml", "branding:\n", "segmentation:\n  map: mapa.yaml\nbranding:\n")
+
+
+def _unknown_bundled_map(root: Path) -> None:
+    _edit(root / "client.yaml", "branding:\n", "segmentation:\n  map: rfm_diez\nbranding:\n")
+
+
+def _colour_by_name(root: Path) -> None:
+    _edit(root / "client.yaml", "  primary_color: '#0b3954'", "  primary_color: azul")
+
+
 CASES = {
+    "own_map": (_own_map_with_overlap_and_gap, [
+        "segmento 'lejanos' 'name' no tiene texto en 'es'",
+        "segmento 'fieles': 'colour' no es un ajuste de segmento",
+        "R=2,F=2 lo reclaman 'fieles' y 'otros2'",
+        "R=2,F=1 no lo reclama ningún segmento"]),
+    "unknown_map": (_unknown_bundled_map, ["el mapa de segmentación 'rfm_diez' no es un mapa "
+                                           "incluido; se esperaba uno de"]),
+    "colour": (_colour_by_name, ["la clave 'branding.primary_color' tiene 'azul'; se esperaba "
+                                 "un color como '#1b4965'"]),
     "cost_phase": (_cost_in_no_phase, ["el coste 'training' cae en la fase 'pilto', que no es una "
                                        "fase; se esperaba project o una de"]),
     "same_type": (_move_to_same_type, ["un paso a otro tipo; 'from' y 'to' son ambos "

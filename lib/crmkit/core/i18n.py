@@ -102,8 +102,10 @@ def tn(key: str, count, lang: str, /, **values) -> str:
     return t(key, lang, **values)
 
 
-def t(key: str, lang: str, **values) -> str:
+def t(key: str, lang: str, /, **values) -> str:
     """Translate ``key`` into ``lang``, filling ``{placeholders}`` with ``values``.
+
+    ``key`` and ``lang`` are positional only, so a message may have placeholders of those names.
 
     A message with a singular sibling (``key_one``) whose values hold exactly one number is
     counted by that number: ``t("sum_months", "en", months=1)`` reads "1 month". With the

@@ -37,7 +37,7 @@ import yaml
 
 from crmkit.core import paths
 from crmkit.core.i18n import LANGUAGES, catalogue, t
-from crmkit.core.problems import Problem, ProblemList, WorkspaceError
+from crmkit.core.problems import LANGUAGE, Problem, ProblemList, WorkspaceError, problem_text
 
 #: The score column each dimension of a ``scores`` map reads (see
 #: :func:`crmkit.analysis.rfm.rfm_scores`).
@@ -170,11 +170,11 @@ def load_map(name_or_path: str | Path, *, workspace: str | Path | None = None) -
     if not is_path:
         path = MAPS_DIR / f"{text}.yaml"
         if not path.is_file():
-            message = (f"segmentation map '{text}' is not a bundled map; expected one of "
-                       f"{', '.join(bundled_maps())} or the path of a .yaml file")
+            message = problem_text("map_not_bundled", name=text, maps=", ".join(bundled_maps()))
             if workspace is not None:
                 raise WorkspaceError([Problem("client.yaml", "invalid_setting",
-                                              f"key 'segmentation.map': {message}")])
+                                              t("edit_section_problem", LANGUAGE.get(),
+                                                path="segmentation.map", problem=message))])
             raise ValueError(message)
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         segment_map, problems = _build(raw, f"data/segment_maps/{path.name}")
@@ -189,8 +189,7 @@ def load_map(name_or_path: str | Path, *, workspace: str | Path | None = None) -
     shown = text
     if not path.is_file():
         raise WorkspaceError([Problem(shown, "missing_file",
-                                      f"segment map not found at {path}; expected a YAML file "
-                                      "like data/segment_maps/rfm_ten.yaml")])
+                                      problem_text("map_not_found", path=path))])
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -201,7 +200,8 @@ def load_map(name_or_path: str | Path, *, workspace: str | Path | None = None) -
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise WorkspaceError([Problem(shown, "invalid_yaml",
-                                      f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                                      problem_text("map_not_yaml",
+                                                   problem=getattr(exc, "problem", exc)),
                                       rows=[mark.line + 1] if mark is not None else [])]) \
             from None
     segment_map, problems = _build(raw, shown)
@@ -227,14 +227,14 @@ def parse_map(raw: Mapping[str, Any], source: str = "<map>") -> SegmentMap:
 def _texts(value: Any, what: str, problems: list[str]) -> dict[str, str]:
     """A ``{en: ..., es: ...}`` mapping; a problem for each language missing."""
     if not isinstance(value, Mapping):
-        problems.append(f"{what} must give the text in each language ({', '.join(LANGUAGES)}); "
-                        f"found {value!r}")
+        problems.append(problem_text("map_texts_per_language", what=what,
+                                     languages=", ".join(LANGUAGES), found=repr(value)))
         return {lang: "" for lang in LANGUAGES}
     out = {}
     for lang in LANGUAGES:
         text = value.get(lang)
         if not isinstance(text, str) or not text.strip():
-            problems.append(f"{what} has no '{lang}' text")
+            problems.append(problem_text("map_text_missing", what=what, language=lang))
             text = ""
         out[lang] = str(text).strip()
     return out
@@ -244,20 +244,19 @@ def _build(raw: Any, source: str) -> tuple[SegmentMap | None, list[str]]:
     """Parse and validate a map; return it (None when unusable) and every problem found."""
     problems: list[str] = []
     if not isinstance(raw, Mapping):
-        return None, [f"expected a mapping with 'key', 'kind' and 'segments'; "
-                      f"found {type(raw).__name__}"]
+        return None, [problem_text("map_not_a_mapping", found=type(raw).__name__)]
     known = {"key", "kind", "title", "description", "segments", "dimensions", "scale",
              "recency_bands", "new_days", "value"}
     for extra in sorted(set(raw) - known, key=str):
-        problems.append(f"'{extra}' is not a setting of a segment map; expected one of "
-                        + ", ".join(sorted(known)))
+        problems.append(problem_text("map_unknown_setting", name=extra,
+                                     known=", ".join(sorted(known))))
     key = raw.get("key")
     if not isinstance(key, str) or not _KEY.fullmatch(key):
-        problems.append(f"'key' must be a lower-case identifier like 'my_segments'; found {key!r}")
+        problems.append(problem_text("map_key", found=repr(key)))
         key = str(key)
     kind = raw.get("kind")
     if kind not in KINDS:
-        problems.append(f"'kind' must be one of {', '.join(KINDS)}; found {kind!r}")
+        problems.append(problem_text("map_kind", kinds=", ".join(KINDS), found=repr(kind)))
         return None, problems
     title = _texts(raw.get("title"), "'title'", problems)
     description = _texts(raw.get("description", {lang: "-" for lang in LANGUAGES}),
@@ -273,34 +272,36 @@ def _build(raw: Any, source: str) -> tuple[SegmentMap | None, list[str]]:
 
     segments_raw = raw.get("segments")
     if not isinstance(segments_raw, list) or not segments_raw:
-        problems.append("'segments' must be a non-empty list of segments")
+        problems.append(problem_text("map_no_segments"))
         return None, problems
     segments: list[Segment] = []
     claims: dict[tuple, list[str]] = {}
     seen: set[str] = set()
     for number, item in enumerate(segments_raw, start=1):
         if not isinstance(item, Mapping):
-            problems.append(f"segment {number} must be a mapping with key, name, description "
-                            f"and rule; found {item!r}")
+            problems.append(problem_text("map_segment_not_a_mapping", number=number,
+                                         found=repr(item)))
             continue
         seg_key = item.get("key")
-        where = f"segment '{seg_key}'" if isinstance(seg_key, str) else f"segment {number}"
+        where = (problem_text("map_segment_named", segment=seg_key) if isinstance(seg_key, str)
+                 else problem_text("map_segment_numbered", number=number))
         if not isinstance(seg_key, str) or not _KEY.fullmatch(seg_key):
-            problems.append(f"{where}: 'key' must be a lower-case identifier like 'at_risk'; "
-                            f"found {seg_key!r}")
+            problems.append(problem_text("map_segment_key", where=where, found=repr(seg_key)))
             continue
         if seg_key == OTHER:
-            problems.append(f"{where}: the key '{OTHER}' is reserved for unmatched customers")
+            problems.append(problem_text("map_segment_reserved", where=where, other=OTHER))
             continue
         if seg_key in seen:
-            problems.append(f"{where}: the key is used by two segments")
+            problems.append(problem_text("map_segment_twice", where=where))
             continue
         seen.add(seg_key)
         for extra_key in sorted(set(item) - {"key", "name", "description", "rule"}, key=str):
-            problems.append(f"{where}: '{extra_key}' is not a segment setting; expected key, "
-                            "name, description and rule")
-        name = _texts(item.get("name"), f"{where} 'name'", problems)
-        desc = _texts(item.get("description"), f"{where} 'description'", problems)
+            problems.append(problem_text("map_segment_unknown_setting", where=where,
+                                         name=extra_key))
+        name = _texts(item.get("name"), problem_text("map_segment_text", where=where,
+                                                     field="name"), problems)
+        desc = _texts(item.get("description"), problem_text("map_segment_text", where=where,
+                                                            field="description"), problems)
         cells = _rule_cells(item.get("rule"), dimensions, where, problems)
         for cell in cells:
             claims.setdefault(cell, []).append(seg_key)
@@ -321,14 +322,16 @@ def _build(raw: Any, source: str) -> tuple[SegmentMap | None, list[str]]:
         else:
             gaps.append(name)
     for owners, cells in overlaps.items():
-        who = " and ".join(f"'{o}'" for o in owners)
+        who = problem_text("map_owners_and").join(f"'{o}'" for o in owners)
         if len(cells) == 1:
-            problems.append(f"{cells[0]} is claimed by {who}")
+            problems.append(problem_text("map_cell_claimed_twice", cell=cells[0], owners=who))
         else:
-            problems.append(f"{'; '.join(cells)} are each claimed by {who}")
-    if gaps:
-        problems.append(f"{'; '.join(gaps)} {'is' if len(gaps) == 1 else 'are'} claimed by no "
-                        "segment (each cell needs exactly one)")
+            problems.append(problem_text("map_cells_claimed_twice", cells="; ".join(cells),
+                                         owners=who))
+    if len(gaps) == 1:
+        problems.append(problem_text("map_cell_unclaimed", cell=gaps[0]))
+    elif gaps:
+        problems.append(problem_text("map_cells_unclaimed", cells="; ".join(gaps)))
     if problems:
         return None, problems
     return SegmentMap(key=key, kind=kind, title=title, description=description,
@@ -339,12 +342,12 @@ def _build(raw: Any, source: str) -> tuple[SegmentMap | None, list[str]]:
 def _score_dimensions(raw: Mapping, problems: list[str], extra: dict) -> list[Dimension] | None:
     scale = raw.get("scale", 5)
     if not isinstance(scale, int) or isinstance(scale, bool) or not 2 <= scale <= 10:
-        problems.append(f"'scale' must be a whole number of scores from 2 to 10; found {scale!r}")
+        problems.append(problem_text("map_scale", found=repr(scale)))
         return None
     names = raw.get("dimensions", ["r", "f"])
     if (not isinstance(names, list) or not names or len(set(names)) != len(names)
             or any(n not in SCORE_COLUMNS for n in names)):
-        problems.append(f"'dimensions' must list distinct scores among r, f, m; found {names!r}")
+        problems.append(problem_text("map_dimensions", found=repr(names)))
         return None
     extra["scale"] = scale
     return [Dimension(n, tuple(range(1, scale + 1))) for n in names]
@@ -356,49 +359,45 @@ def _managerial_dimensions(raw: Mapping, problems: list[str],
     bands: list[tuple[str, int | None]] = []
     ok = True
     if not isinstance(bands_raw, list) or len(bands_raw) < 2:
-        problems.append("'recency_bands' must list at least two bands, e.g. "
-                        "{key: active, max_days: 180} ... {key: inactive}")
+        problems.append(problem_text("map_bands_too_few"))
         return None
     previous = -1
     for number, band in enumerate(bands_raw, start=1):
         last = number == len(bands_raw)
         if not isinstance(band, Mapping) or not _KEY.fullmatch(str(band.get("key", ""))):
-            problems.append(f"recency band {number} needs a key like 'active'; found {band!r}")
+            problems.append(problem_text("map_band_key", number=number, found=repr(band)))
             ok = False
             continue
         limit = band.get("max_days")
         if last and limit is not None:
-            problems.append(f"recency band '{band['key']}' is the last one and must have no "
-                            f"max_days (it takes every older customer); found {limit!r}")
+            problems.append(problem_text("map_band_last", band=band["key"], found=repr(limit)))
             ok = False
         elif not last and (not isinstance(limit, int) or isinstance(limit, bool)
                            or limit <= previous):
-            problems.append(f"recency band '{band['key']}' needs max_days, a whole number of "
-                            f"days larger than the previous band's; found {limit!r}")
+            problems.append(problem_text("map_band_days", band=band["key"], found=repr(limit)))
             ok = False
         else:
             previous = limit if limit is not None else previous
         bands.append((str(band["key"]), limit))
     if len({b for b, _ in bands}) != len(bands):
-        problems.append("'recency_bands' use the same key twice")
+        problems.append(problem_text("map_bands_twice"))
         ok = False
     new_days = raw.get("new_days", 180)
     if not isinstance(new_days, int) or isinstance(new_days, bool) or new_days < 0:
-        problems.append(f"'new_days' must be a whole number of days; found {new_days!r}")
+        problems.append(problem_text("map_new_days", found=repr(new_days)))
         ok = False
     value = raw.get("value", {"measure": "avg_order", "quantile": 0.5})
     if not isinstance(value, Mapping) or value.get("measure") not in VALUE_MEASURES or (
             ("quantile" in value) == ("amount" in value)) or set(value) - {
             "measure", "quantile", "amount"}:
-        problems.append("'value' must be {measure: monetary or avg_order, and either quantile: "
-                        f"a share between 0 and 1, or amount: an amount}}; found {value!r}")
+        problems.append(problem_text("map_value", found=repr(value)))
         ok = False
     elif "quantile" in value and not (isinstance(value["quantile"], int | float)
                                       and 0 < value["quantile"] < 1):
-        problems.append(f"'value' quantile must be between 0 and 1; found {value['quantile']!r}")
+        problems.append(problem_text("map_value_quantile", found=repr(value["quantile"])))
         ok = False
     elif "amount" in value and not isinstance(value["amount"], int | float):
-        problems.append(f"'value' amount must be a number; found {value['amount']!r}")
+        problems.append(problem_text("map_value_amount", found=repr(value["amount"])))
         ok = False
     if not ok:
         return None
@@ -418,13 +417,13 @@ def _rule_cells(rule: Any, dimensions: list[Dimension], where: str,
         return cells
     names = [d.name for d in dimensions]
     if not isinstance(rule, Mapping):
-        problems.append(f"{where}: 'rule' must be a mapping of {', '.join(names)}; "
-                        f"found {rule!r}")
+        problems.append(problem_text("map_rule_not_a_mapping", where=where,
+                                     names=", ".join(names), found=repr(rule)))
         return []
     unknown = [k for k in rule if k not in names]
     if unknown:
-        problems.append(f"{where}: rule has {', '.join(map(str, unknown))}; expected only "
-                        f"{', '.join(names)}")
+        problems.append(problem_text("map_rule_unknown", where=where,
+                                     unknown=", ".join(map(str, unknown)), names=", ".join(names)))
         return []
     allowed: list[list[int]] = []
     for dim in dimensions:
@@ -446,8 +445,8 @@ def _rule_levels(value: Any, dim: Dimension, where: str, problems: list[str]) ->
         if (not isinstance(bounds, list) or len(bounds) != 2
                 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
                 or not 1 <= bounds[0] <= bounds[1] <= scale):
-            problems.append(f"{where}: {dim.name} must be a score range [low, high] within "
-                            f"1-{scale}; found {value!r}")
+            problems.append(problem_text("map_rule_score_range", where=where, name=dim.name,
+                                         scale=scale, found=repr(value)))
             return None
         return list(range(bounds[0] - 1, bounds[1]))
     values = value if isinstance(value, list) else [value]
@@ -456,9 +455,9 @@ def _rule_levels(value: Any, dim: Dimension, where: str, problems: list[str]) ->
         if dim.name == "new" and isinstance(v, bool):
             v = "yes" if v else "no"
         if v not in dim.levels:
-            problems.append(f"{where}: {dim.name} must be one of {', '.join(dim.levels)}"
-                            + (" (or true/false)" if dim.name == "new" else "")
-                            + f"; found {value!r}")
+            problems.append(problem_text(
+                "map_rule_level_new" if dim.name == "new" else "map_rule_level", where=where,
+                name=dim.name, levels=", ".join(dim.levels), found=repr(value)))
             return None
         out.append(dim.levels.index(v))
     return out
