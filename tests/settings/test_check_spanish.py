@@ -112,7 +112,12 @@ def _colour_by_name(root: Path) -> None:
     _edit(root / "client.yaml", "  primary_color: '#0b3954'", "  primary_color: azul")
 
 
+def _not_yaml(root: Path) -> None:
+    _edit(root / "client.yaml", "branding:\n", "branding: [sin cerrar\n")
+
+
 CASES = {
+    "not_yaml": (_not_yaml, ["no es YAML válido", "se esperaban líneas 'clave: valor'"]),
     "own_map": (_own_map_with_overlap_and_gap, [
         "segmento 'lejanos' 'name' no tiene texto en 'es'",
         "segmento 'fieles': 'colour' no es un ajuste de segmento",

@@ -11,8 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from crmkit import __version__
 from crmkit.core.i18n import t
 from crmkit.core.problems import UserError
@@ -161,11 +159,9 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _language_of(client_dir: Path | None) -> str:
     """The client's language for crmkit's own messages: client.yaml's ``language``, else en."""
-    try:
-        raw = yaml.safe_load((Path(client_dir) / "client.yaml").read_text(encoding="utf-8-sig"))
-        return raw["language"] if raw.get("language") in ("en", "es") else "en"
-    except Exception:  # noqa: BLE001 - an unreadable client.yaml is itself the reported problem
-        return "en"
+    from crmkit.inputs.workspace import client_language  # as the commands: pandas loads late
+
+    return client_language(client_dir) if client_dir else "en"
 
 
 COMMANDS = {"new": _new, "check": _check, "run": _run, "demo": _demo, "dashboard": _dashboard,

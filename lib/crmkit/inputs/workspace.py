@@ -76,7 +76,6 @@ from crmkit.settings.client import (
     load_config,
 )
 from crmkit.settings.crosscheck import cross_check
-from crmkit.settings.editing import validation_problems
 
 NUMBER_COLUMNS = ("amount", "margin", "minutes", "category_spend", "satisfaction", "nps",
                   "quantity", "unit_price")
@@ -377,12 +376,16 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     config_path = root / CONFIG_FILE
     # The language is known before the settings are validated, so that the validators' own
     # messages are written in it too.
-    raw_language = _raw_section(config_path, "language") if config_path.is_file() else None
-    _LANGUAGE.set(raw_language if raw_language in ("en", "es") else "en")
+    raw_language = client_language(root)
+    _LANGUAGE.set(raw_language)
     try:
         config = load_config(root)
     except WorkspaceError as error:
-        problems.extend(_in_language(error.problems, config_path))
+        problems.extend(error.problems)
+        if "invalid_yaml" in error.problems.kinds():
+            # without its settings (separator, column names) every file would be misread and
+            # the real problem buried under them: the syntax is fixed first
+            return None
     language = config.language if config is not None else raw_language
     _LANGUAGE.set(language if language in ("en", "es") else "en")
     if config_path.is_file():
@@ -632,24 +635,16 @@ def _lenient_settings(config_path: Path
     return options, columns, as_of
 
 
-def _in_language(found: ProblemList, config_path: Path) -> ProblemList:
-    """``load_config``'s problems, with the schema's in the client's language.
-
-    ``load_config`` writes the schema's problems in English; for another language they are
-    found again by the same validation the JupyterLab forms use, which words them in it.
-    """
-    lang = _LANGUAGE.get()
-    if lang == "en" or "invalid_setting" not in found.kinds():
-        return found
+def client_language(root: str | Path) -> str:
+    """The language a workspace's messages are told in: its ``client.yaml``'s ``language``, read
+    even from a file that is not valid YAML (so that the syntax error itself is told in it), else
+    English."""
     try:
-        raw = yaml.safe_load(config_path.read_bytes().decode("utf-8-sig", errors="replace"))
-    except Exception:  # noqa: BLE001 - unreadable: load_config's own problem stands
-        return found
-    _, translated = validation_problems(raw, lang)
-    if not translated:
-        return found
-    kept = [p for p in found if p.kind != "invalid_setting"]
-    return ProblemList([*kept, *translated])
+        text = (Path(root) / CONFIG_FILE).read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError:
+        return "en"
+    found = re.search(r"(?m)^language:\s*[\"']?(en|es)[\"']?\s*(#.*)?$", text)
+    return found.group(1) if found else "en"
 
 
 def _raw_section(config_path: Path, key: str):

@@ -417,14 +417,13 @@ def load_config(workspace: str | Path) -> ClientConfig:
     problems = ProblemList()
     if not path.is_file():
         problems.add(CONFIG_FILE, "missing_file",
-                     f"file not found in {Path(workspace)}; expected the client's settings "
-                     "(run 'crmkit new' to start from the template)")
+                     problem_text("config_missing", folder=Path(workspace)))
         raise WorkspaceError(problems)
     try:
         data = path.read_bytes()
     except OSError as exc:
         problems.add(CONFIG_FILE, "unreadable_file",
-                     f"cannot be read ({exc.strerror or exc}); expected a readable file")
+                     problem_text("config_unreadable", reason=exc.strerror or exc))
         raise WorkspaceError(problems) from None
     try:
         text = data.decode("utf-8-sig")
@@ -440,23 +439,23 @@ def load_config(workspace: str | Path) -> ClientConfig:
                 try:
                     dt.date(*(int(found.group(i)) for i in (2, 3, 4)))
                 except ValueError:
-                    where = (f"key '{found.group(1)}' has '{found.group(2)}-{found.group(3)}-"
-                             f"{found.group(4)}' (line {number}), ")
+                    where = problem_text(
+                        "config_bad_date_where", name=found.group(1), line=number,
+                        found=f"{found.group(2)}-{found.group(3)}-{found.group(4)}")
                     break
         problems.add(CONFIG_FILE, "invalid_yaml",
-                     f"{where}not a valid date ({exc}); expected a date as YYYY-MM-DD")
+                     problem_text("config_bad_date", where=where, reason=exc))
         raise WorkspaceError(problems) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = [mark.line + 1] if mark is not None else []
         problems.add(CONFIG_FILE, "invalid_yaml",
-                     f"not valid YAML ({getattr(exc, 'problem', exc)}); "
-                     "expected 'key: value' lines",
+                     problem_text("config_not_yaml", reason=getattr(exc, "problem", exc)),
                      rows=line)
         raise WorkspaceError(problems) from None
     if not isinstance(raw, dict):
         problems.add(CONFIG_FILE, "invalid_yaml",
-                     f"found {type(raw).__name__}; expected a mapping of settings (name: …)")
+                     t("edit_not_a_mapping", LANGUAGE.get(), found=type(raw).__name__))
         raise WorkspaceError(problems)
     try:
         return ClientConfig.model_validate(raw)
