@@ -22,6 +22,7 @@ import platform
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,11 @@ def _register_engine() -> str:
 #: The kernel's own start-up chatter (e.g. about TCP transport) is not for the consultant.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
+#: Seconds nbclient waits for a cell's last output after the kernel has replied (its default is
+#: 4). On a loaded machine (a batch, a test run beside another) the outputs can come later than
+#: that, and nbclient's giving up on them then surfaces as "Kernel died" with the kernel alive.
+IOPUB_TIMEOUT = 60
+
 
 def workbooks() -> list[Path]:
     """The consultant's workbooks, in order (``workbooks/NN_name.ipynb``)."""
@@ -92,8 +98,8 @@ def run_graph(books: list[Path], execute, finished=None
     books : list of Path
         The workbooks, in order.
     execute : callable
-        ``execute(book, km)`` runs one workbook; ``km`` is its started kernel's manager, or None
-        when the workbook could start at once (papermill starts the kernel then).
+        ``execute(book, km)`` runs one workbook in ``km``, its started kernel's manager (Unix
+        sockets, :func:`~crmkit.delivery.warm_kernels.start_kernel`).
     finished : callable, optional
         ``finished(book, seconds)`` after each workbook that succeeded.
 
@@ -119,10 +125,12 @@ def run_graph(books: list[Path], execute, finished=None
         km = None
         try:
             waits = needs(book)
-            if not all(e.is_set() for e in waits):
+            ready = all(e.is_set() for e in waits)
+            if not ready:  # it will wait: its kernel starts on a core the others leave free
                 with cores.held(urgent=False):
                     if not failed.is_set():
-                        km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS)
+                        km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
+                                          sockets=sockets)
             for event in waits:
                 event.wait()
             if failed.is_set():
@@ -131,6 +139,9 @@ def run_graph(books: list[Path], execute, finished=None
                 if failed.is_set():
                     return
                 started = time.perf_counter()
+                if km is None:
+                    km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
+                                      sockets=sockets)
                 execute(book, km)
                 seconds = time.perf_counter() - started
             outcome[book] = None
@@ -146,10 +157,11 @@ def run_graph(books: list[Path], execute, finished=None
 
     threads = [threading.Thread(target=run, args=(book,), name=f"crmkit-{book.stem}")
                for book in books]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with tempfile.TemporaryDirectory(prefix="crmkit-kernels-") as sockets:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return [(book, outcome[book]) for book in books if book in outcome]
 
 
@@ -368,7 +380,8 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                          parameters={"client_dir": str(client_dir), "run_dir": str(staging),
                                      "language": lang},
                          cwd=str(paths.WORKBOOKS), progress_bar=False, log_output=False,
-                         engine_name=engine, extra_arguments=KERNEL_ARGUMENTS)
+                         engine_name=engine, extra_arguments=KERNEL_ARGUMENTS,
+                         iopub_timeout=IOPUB_TIMEOUT)
 
         def announce(book: Path, seconds: float) -> None:
             timings[book.stem] = round(seconds, 3)

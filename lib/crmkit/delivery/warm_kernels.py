@@ -21,6 +21,7 @@ notebooks as a graph; nbclient does accept a started kernel (``km``), which is a
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["Cores", "import_lines", "preload_argument", "start_kernel"]
+
+#: Kernels' socket names within a run's folder of sockets (short: a Unix socket's path is at most
+#: about a hundred characters).
+_NUMBERS = itertools.count(1)
 
 
 class Cores:
@@ -91,18 +96,28 @@ def preload_argument(notebook: str | Path) -> list[str]:
 
 
 def start_kernel(notebook: str | Path, *, cwd: str | Path, arguments: list[str],
-                 kernel_name: str = "python3", timeout: float = 60):
+                 sockets: str | Path | None = None, kernel_name: str = "python3",
+                 timeout: float = 60):
     """Start a kernel for ``notebook`` with its imports loaded; return its manager, ready.
 
     The manager is asynchronous, as nbclient's own are, and is started on the calling thread's
     event loop, the one papermill will run the notebook on (``km=`` of
     :func:`papermill.execute_notebook`). The caller shuts it down
     (``run_sync(km.shutdown_kernel)(now=True)``): a kernel it was given is not nbclient's.
+
+    With ``sockets`` (a folder), the kernel talks over Unix sockets in that folder instead of
+    TCP ports on 127.0.0.1: a TCP port is picked free and taken by the kernel a moment later, so
+    two runs side by side (``crmkit batch``, two test processes) can pick the same one and a
+    kernel dies before its first cell; a socket file of its own cannot be taken.
     """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    manager = AsyncKernelManager(kernel_name=kernel_name)
+    if sockets is None:
+        manager = AsyncKernelManager(kernel_name=kernel_name)
+    else:
+        manager = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
+                                     ip=str(Path(sockets) / f"k{next(_NUMBERS)}"))
     run_sync(manager.start_kernel)(extra_arguments=arguments + preload_argument(notebook),
                                    cwd=str(cwd))
     client = manager.client()
