@@ -25,9 +25,13 @@ demo: setup
 	$(BIN)/crmkit demo
 
 # The README's test command: the unit tests, the end-to-end runs (marked slow) and the workbooks
-# (nbval). The browser tests (tests/browser/, marked browser) are apart: `make test-browser`.
+# (nbval), in two processes (pytest-xdist; a module's tests, and a workbook's cells, stay in one),
+# then the few marked serial alone. The browser tests (tests/browser/, marked browser) are apart:
+# `make test-browser`.
+TEST_PROCESSES ?= 2
 test: setup-dev
-	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest -m "not browser and not serial" -n $(TEST_PROCESSES) --dist loadscope
+	$(BIN)/python -m pytest -m "serial and not browser"
 
 # Chromium driving the dashboard, the report and the lab (apt-get install chromium; .ci/run does).
 test-browser: setup-dev
@@ -38,7 +42,7 @@ test-all: setup-dev
 
 # The unit tests only: no `crmkit run`, no browser, no workbook run by nbval (tests/ holds none).
 test-fast: setup-dev
-	$(BIN)/python -m pytest tests -m "not slow and not browser"
+	$(BIN)/python -m pytest tests -m "not slow and not browser and not serial" -n $(TEST_PROCESSES) --dist loadscope
 
 lint: setup-dev
 	$(BIN)/ruff check lib tests benchmarks

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import fcntl
+import json
 import os
 import re
 import shutil
@@ -129,12 +131,13 @@ def workspace_writer():
 
 # --- runs of `crmkit run`, shared by the whole session ------------------------------------------
 #
-# A run executes the five workbooks (papermill) and prints the PDF: about a minute on this
+# A run executes the five workbooks (papermill) and prints the PDF: about fifteen seconds on this
 # machine class. The end-to-end and workbook tests only read run folders, so each demo client is
-# run once per language for the whole session, on the first test that asks for it, one run after
-# the other (kernels started at the same moment by parallel runs can pick the same TCP port and
-# die before their first cell). Tests that need a changed workspace or other workbooks start runs
-# of their own, on the smallest workspace that shows what they check.
+# run once per language for the whole session, on the first test that asks for it. Under
+# pytest-xdist (`make test` runs two processes) the runs are shared by the processes too: the
+# first to ask runs it, under a file lock, and the others read its folder. Tests that need a
+# changed workspace or other workbooks start runs of their own, on the smallest workspace that
+# shows what they check.
 
 def crmkit_cli(*args: str, env: dict | None = None,
                timeout: float = 900) -> subprocess.CompletedProcess:
@@ -157,10 +160,12 @@ def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 class SharedRuns:
-    """``crmkit run`` once per (client, language), on first request, never two at a time.
+    """``crmkit run`` once per (client, language) for the whole session, on first request.
 
     The run folders are the session's: a test reads them and never writes to them (copy one
     with :func:`shutil.copytree` to change it). :meth:`check_untouched` proves it at the end.
+    ``root`` is shared by the session's test processes; a run is made by one of them, under the
+    lock ``<name>.lock``, and recorded in ``<name>.json`` for the others.
     """
 
     def __init__(self, root: Path):
@@ -181,14 +186,22 @@ class SharedRuns:
         """The workspace ``client`` run in ``language`` (default: its own), cached as ``key``."""
         ident = (key, language)
         if ident not in self._runs:
-            out = self.root / (key if language is None else f"{key}-{language}")
-            extra = ["--language", language] if language else []
-            self.started += 1
-            done = crmkit_cli("run", client, "--out", out, "--quiet", *extra)
-            assert done.returncode == 0, done.stderr
-            folder = Path(done.stdout.strip().splitlines()[-1]).parent
-            self._runs[ident] = SharedRun(folder, done.stderr)
-            self._prints[ident] = _fingerprint(folder)
+            name = key if language is None else f"{key}-{language}"
+            record = self.root / f"{name}.json"
+            with (self.root / f"{name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if not record.is_file():
+                    extra = ["--language", language] if language else []
+                    self.started += 1
+                    done = crmkit_cli("run", client, "--out", self.root / name, "--quiet",
+                                      *extra)
+                    assert done.returncode == 0, done.stderr
+                    folder = done.stdout.strip().splitlines()[-1]
+                    record.write_text(json.dumps({"folder": str(Path(folder).parent),
+                                                  "stderr": done.stderr}), encoding="utf-8")
+            made = json.loads(record.read_text(encoding="utf-8"))
+            self._runs[ident] = SharedRun(Path(made["folder"]), made["stderr"])
+            self._prints[ident] = _fingerprint(self._runs[ident].folder)
         return self._runs[ident]
 
     def check_untouched(self) -> None:
@@ -198,9 +211,14 @@ class SharedRuns:
 
 
 @pytest.fixture(scope="session")
-def shared_runs(tmp_path_factory):
+def shared_runs(tmp_path_factory, request):
     """The session's :class:`SharedRuns` (runs start only when a test asks for them)."""
-    runs = SharedRuns(tmp_path_factory.mktemp("shared-reports"))
+    if not hasattr(request.config, "workerinput"):  # one test process
+        root = tmp_path_factory.mktemp("shared-reports")
+    else:  # a pytest-xdist worker: the workers' temporary folders share a parent
+        root = tmp_path_factory.getbasetemp().parent / "shared-reports"
+        root.mkdir(exist_ok=True)
+    runs = SharedRuns(root)
     yield runs
     runs.check_untouched()
 
