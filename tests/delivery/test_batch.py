@@ -191,8 +191,9 @@ def test_run_one_reports_an_invalid_workspace(tmp_path):
     client = _invalid(tmp_path / "clients" / "acme")
     outcome = run_one(str(client), str(tmp_path / "reports"))  # outside Dask: the same task
     assert (outcome["slug"], outcome["status"], outcome["exit_code"]) == ("acme", "invalid", 2)
-    assert outcome["message"].startswith(f"crmkit run: 3 problems in {client}")
-    assert "client.yaml" in outcome["message"] and outcome["run"] is None
+    # a client.yaml that is not YAML is the one problem told: its files cannot be read without it
+    assert outcome["message"].startswith(f"crmkit run: 1 problem in {client}")
+    assert "client.yaml:\n  - not valid YAML" in outcome["message"] and outcome["run"] is None
     assert not (tmp_path / "reports" / "acme").exists()
 
 

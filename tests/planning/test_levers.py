@@ -385,4 +385,4 @@ def test_crmkit_check_exits_2_naming_the_key_found_and_expected(tmp_path):
     assert done.returncode == 2, done.stderr
     text = done.stdout + done.stderr
     assert "crm_project.levers.retention.points" in text and "150" in text
-    assert "less than or equal to 50" in text and "Traceback" not in text
+    assert "expected a value of at most 50\n" in text and "Traceback" not in text

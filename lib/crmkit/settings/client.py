@@ -494,7 +494,10 @@ def _expected(error: dict, lang: str) -> str:
     for name, key in (("ge", "edit_expected_at_least"), ("le", "edit_expected_at_most"),
                       ("gt", "edit_expected_above"), ("lt", "edit_expected_below")):
         if name in ctx:
-            return t(key, lang, limit=ctx[name])
+            limit = ctx[name]  # 50.0 reads 50
+            if isinstance(limit, float) and limit.is_integer():
+                limit = int(limit)
+            return t(key, lang, limit=limit)
     if kind.startswith("int_"):
         return t("edit_expected_integer", lang)
     if kind.startswith("float_"):
