@@ -6,7 +6,10 @@ A workbook's time includes starting its kernel; so that the figures can be read 
 the script also times an empty notebook under papermill in the same run (the baseline) and prints
 each workbook's time as a multiple of it, and the floor of a run: five empty notebooks one after
 another. Targets: the whole run (five workbooks, tables.xlsx, report, PDF) at most 3x that floor
-(the runner runs independent workbooks side by side, and the PDF beside tables.xlsx).
+(the runner starts a workbook as soon as what it needs is done, two computing at once, with the
+kernels of the ones that wait started ahead, and prints the PDF beside tables.xlsx). A workbook's
+time is its kernel's start and its cells when the kernel started with it (01, 02), its cells alone
+when its kernel was started ahead (03-05): the whole run is the figure to compare.
 """
 
 from __future__ import annotations

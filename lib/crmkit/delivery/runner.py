@@ -389,7 +389,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                 bar.update(task, advance=1, description=f"{slug}: {book.stem}")
 
         done = run_graph(books, lambda book, km: papermill.execute_notebook(
-            str(book), str(staging / book.name), **arguments, **({"km": km} if km else {})),
+            str(book), str(staging / book.name), km=km, **arguments),
             announce)
         for book, error in done:  # in the workbooks' order: the first failure is the one told
             if isinstance(error, PapermillExecutionError):
