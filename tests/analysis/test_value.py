@@ -796,3 +796,17 @@ def test_public_api_is_documented():
     for cls in (BetaGeo, GammaGamma):
         for attribute in ("fit", "from_params"):
             assert getattr(cls, attribute).__doc__
+
+
+def test_distinct_histories_give_the_same_total_as_every_customer(cdnow):
+    # the weekly tracking of workbook 02 sums a prediction over customers per week: once per
+    # distinct history, weighted by its count, it is the same total (CDNOW: 2357 customers)
+    x, tx, age, counts = value.distinct_histories(cdnow["frequency"], cdnow["recency"],
+                                                  cdnow["T"])
+    assert counts.sum() == len(cdnow) and len(x) < len(cdnow)
+    seen = set(zip(cdnow["frequency"], cdnow["recency"], cdnow["T"], strict=True))
+    assert set(zip(x, tx, age, strict=True)) == seen
+    fitted = BetaGeo().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    every = fitted.expected_purchases(39.0, cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    once = np.dot(fitted.expected_purchases(39.0, x, tx, age), counts)
+    assert once == pytest.approx(float(np.sum(every)), rel=1e-12)

@@ -260,14 +260,19 @@ def _tracking(transactions, summary, fitted, the_split: Split) -> pd.DataFrame:
     """Cumulative purchases week by week over the holdout: actual and predicted."""
     weeks = max(1, the_split.holdout_days // 7)
     ends = [min(7 * (w + 1), the_split.holdout_days) for w in range(weeks)]
-    known = transactions[transactions["customer_id"].isin(set(summary.index))]
+    # a hash lookup: pandas' isin on pyarrow strings makes a Python object of every id (3.8 s
+    # for a million here, against 0.7 s)
+    known = transactions[summary.index.get_indexer(transactions["customer_id"]) >= 0]
     bought = occasions.frame(known, purchases_only=True)
     offset = (bought["date"] - pd.Timestamp(the_split.calibration_end)).dt.days
+    # one prediction per distinct history and week, weighted by how many customers share it
+    x, tx, age, counts = value.distinct_histories(summary["frequency"], summary["recency"],
+                                                  summary["T"])
     rows = []
     for end in ends:
         actual = int(((offset > 0) & (offset <= end)).sum())
-        predicted = float(np.sum(fitted.expected_purchases(
-            float(end), summary["frequency"], summary["recency"], summary["T"])))
+        predicted = float(np.dot(np.asarray(fitted.expected_purchases(float(end), x, tx, age),
+                                            dtype=float), counts))
         rows.append({"day": end, "date": the_split.calibration_end + dt.timedelta(days=end),
                      "actual": actual, "predicted": predicted})
     return pd.DataFrame(rows)

@@ -223,11 +223,13 @@ def yearly_repeat_rate(transactions: pd.DataFrame, as_of) -> float:
     dates = pd.to_datetime(transactions["date"])
     if dates.min() > end - pd.DateOffset(years=2) + pd.Timedelta(days=30):
         return float("nan")
-    last = set(transactions.loc[dates > end - pd.DateOffset(years=1), "customer_id"])
-    before = transactions.loc[(dates > end - pd.DateOffset(years=2))
-                              & (dates <= end - pd.DateOffset(years=1)), "customer_id"]
-    before = set(before)
-    return len(before & last) / len(before) if before else float("nan")
+    last = transactions.loc[dates > end - pd.DateOffset(years=1), "customer_id"].unique()
+    before = pd.Index(transactions.loc[(dates > end - pd.DateOffset(years=2))
+                                       & (dates <= end - pd.DateOffset(years=1)),
+                                       "customer_id"].unique())
+    # a hash lookup, not isin: see model_choice._tracking
+    back = pd.Index(last).get_indexer(before) >= 0
+    return float(back.sum()) / len(before) if len(before) else float("nan")
 
 
 def _historical(summary: pd.DataFrame, transactions: pd.DataFrame, as_of, *, margin_rate,

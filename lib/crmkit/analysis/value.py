@@ -60,6 +60,7 @@ __all__ = [
     "ParetoNBD",
     "ShiftedBetaGeometric",
     "customer_lifetime_value",
+    "distinct_histories",
     "frequency_value_correlation",
     "repeat_customers",
     "segment_value",
@@ -439,6 +440,26 @@ def summarise(
         result.attrs["periods_without_purchase"] = dropped_periods
         result.attrs["customers_without_purchase"] = len(customers) - len(first)
     return result
+
+
+def distinct_histories(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """The distinct ``(frequency, recency, T)`` histories and how many customers have each.
+
+    A total over customers of a per-history quantity (expected purchases, P(alive)) is the total
+    over distinct histories weighted by these counts, computed once per history as the fits are:
+    a base of a million customers has far fewer distinct histories (every one-off buyer of a day
+    looks the same).
+
+    Returns
+    -------
+    frequency, recency, T, counts : numpy.ndarray
+        One entry per distinct history, in order of first appearance.
+    """
+    columns = _columns(("frequency", "recency", "T"), (frequency, recency, T),
+                       "distinct_histories")
+    (x, tx, age), codes = _unique_rows(columns)
+    return x, tx, age, np.bincount(codes, minlength=len(x))
 
 
 def repeat_customers(summary: pd.DataFrame) -> pd.DataFrame:
