@@ -190,3 +190,14 @@ def test_missing_workspace_in_english(tmp_path, capsys):
     out = capsys.readouterr()
     assert code == 2
     assert "folder not found" in out.out + out.err
+
+
+def test_an_interrupted_command_says_so_in_the_clients_language(tmp_path, capsys, monkeypatch):
+    from crmkit.delivery import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "check", interrupted)
+    assert main(["check", str(_copy(tmp_path))]) == 130
+    assert capsys.readouterr().err.strip() == "Interrumpido; no se ha escrito nada."

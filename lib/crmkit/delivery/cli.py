@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         print(error.problems.render(), file=sys.stderr)
         return EXIT_INVALID_INPUT
     except KeyboardInterrupt:
-        print("Interrupted; nothing was written.", file=sys.stderr)
+        print(t("check_interrupted", _language_of(getattr(args, "client_dir", None))),
+              file=sys.stderr)
         return 130
 
 
