@@ -303,7 +303,7 @@ def render_report(notebooks: Iterable[Path], results: dict, config: ClientConfig
             results, lang, currency=config.currency, margins=config.crm_project.decision)),
         t=lambda key, **kw: t(key, lang, **kw),
         generated=fmt.date(generated.date()), as_of=fmt.date(as_of) if as_of else None,
-        plotly_js=jinja2.utils.markupsafe.Markup(_plotly_js()) if charts.n else "",
+        plotly_js=jinja2.utils.markupsafe.Markup(plotly_js()) if charts.n else "",
         plotly_locale=jinja2.utils.markupsafe.Markup(_script_text(plotly_locale_js(lang)))
         if charts.n else "",
         paper=paper, print_width_mm=f"{PAPER_WIDTH_MM[paper] - PRINT_SIDE_MARGINS_MM:.1f}",
@@ -316,7 +316,8 @@ def _script_text(text: str) -> str:
 
 
 @functools.cache
-def _plotly_js() -> str:
+def plotly_js() -> str:
+    """plotly.js as the report embeds it (read once per process: the file is 4.8 MB)."""
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs().replace("</script", "<\\/script")
