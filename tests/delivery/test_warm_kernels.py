@@ -62,34 +62,69 @@ def test_a_started_kernel_has_the_modules_loaded_and_no_name_bound(tmp_path):
     assert "".join(seen).split() == ["True", "True", "False", "False", str(tmp_path)]
 
 
+def _run(km, code) -> tuple[str, int]:
+    """What ``code`` prints in the kernel, and the number the kernel gave the cell."""
+    client = BlockingKernelClient()
+    client.load_connection_info(km.get_connection_info())
+    client.start_channels()
+    seen: list[str] = []
+    try:
+        reply = client.execute_interactive(
+            code, output_hook=lambda msg: seen.append(msg["content"].get("text", "")),
+            timeout=30)
+    finally:
+        client.stop_channels()
+    return "".join(seen), reply["content"]["execution_count"]
+
+
+def test_an_emptied_kernel_keeps_its_modules_and_nothing_the_workbook_before_defined(tmp_path):
+    first = _notebook(tmp_path / "01.ipynb", "import colorsys")
+    second = _notebook(tmp_path / "05.ipynb", "from email import utils")
+    km = warm_kernels.start_kernel(first, cwd=tmp_path, arguments=runner.KERNEL_ARGUMENTS,
+                                   sockets=tmp_path)
+    try:
+        _run(km, "import colorsys\ncustomers = 'every history of workbook 01'")
+        _run(km, "2 + 2")
+        warm_kernels.fresh_namespace(km, second)
+        printed, number = _run(km, "import sys\nprint('customers' in globals(),"
+                                   " 'colorsys' in globals(), 'colorsys' in sys.modules,"
+                                   " 'email.utils' in sys.modules, 'utils' in globals())")
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+    # 01's names are gone, its modules stay loaded, 05's imports are loaded ahead and bound to
+    # no name, and the kernel numbers 05's first cell 1, as a kernel of its own would
+    assert printed.split() == ["False", "False", "True", "True", "False"]
+    assert number == 1
+
+
 def test_a_workbook_to_run_gets_the_core_before_a_kernel_started_ahead():
     cores = Cores(1)
     order: list[str] = []
-    with cores.held(urgent=True):
-        ahead = threading.Thread(target=lambda: _hold(cores, False, order, "ahead"))
-        ahead.start()
-        time.sleep(0.05)
-        run = threading.Thread(target=lambda: _hold(cores, True, order, "run"))
-        run.start()
-        time.sleep(0.05)
-    ahead.join(5)
-    run.join(5)
-    assert order == ["run", "ahead"]
+    with cores.held(rank=0):
+        waiting = []
+        for name, rank in (("printer", 20), ("ahead", 10), ("run 04", 4), ("run 05", 1)):
+            waiting.append(threading.Thread(target=_hold, args=(cores, rank, order, name)))
+            waiting[-1].start()
+            time.sleep(0.05)
+    for thread in waiting:
+        thread.join(5)
+    assert order == ["run 05", "run 04", "ahead", "printer"]
 
 
-def _hold(cores, urgent, order, name):
-    with cores.held(urgent=urgent):
+def _hold(cores, rank, order, name):
+    with cores.held(rank=rank):
         order.append(name)
+        time.sleep(0.01)
 
 
 class _Kernel:
     """Stands for a started kernel: counts its shutdowns."""
 
     def __init__(self, log, name):
-        self.log, self.name = log, name
+        self.log, self.name, self.started_for = log, name, name
 
     async def shutdown_kernel(self, now=False):
-        self.log.append(("shutdown", self.name))
+        self.log.append(("shutdown", self.started_for))
 
 
 @pytest.fixture
@@ -100,7 +135,12 @@ def books(tmp_path, monkeypatch):
         log.append(("kernel", book.stem))
         return _Kernel(log, book.stem)
 
+    def fresh(km, book, **_):
+        log.append(("fresh", book.stem))
+        km.name = book.stem
+
     monkeypatch.setattr(runner, "start_kernel", start)
+    monkeypatch.setattr(runner, "fresh_namespace", fresh)
     return [tmp_path / f"{name}.ipynb" for name in BOOKS], log
 
 
@@ -127,10 +167,14 @@ def test_the_graph_runs_each_workbook_after_what_it_needs(books):
     for later in BOOKS[2:]:
         assert spans[later][0] >= spans["02_segments"][1]
     assert max(peak) == runner.PARALLEL_WORKBOOKS
-    # every workbook ran in a kernel of its own (03-05 started theirs while 02 computed), and
-    # every one was shut down after
-    assert sorted(n for what, n in log if what == "kernel") == BOOKS
-    assert sorted(n for what, n in log if what == "shutdown") == BOOKS
+    # three kernels (runner.SHARED_KERNELS): 05 ran in 01's, emptied first, and 04 in 03's;
+    # every kernel was shut down after
+    kernels = ["01_context", "02_segments", "03_relationships"]
+    assert sorted(n for what, n in log if what == "kernel") == kernels
+    assert sorted(n for what, n in log if what == "fresh") == ["04_cost_benefit",
+                                                                "05_implementation"]
+    assert sorted(n for what, n in log if what == "shutdown") == kernels
+    assert log.index(("fresh", "05_implementation")) > log.index(("kernel", "01_context"))
 
 
 def test_a_failure_stops_the_workbooks_that_have_not_started(books):

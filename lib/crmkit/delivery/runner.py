@@ -36,7 +36,7 @@ from crmkit.core.i18n import Formatter, t
 from crmkit.core.problems import UserError
 from crmkit.delivery import SECTIONS
 from crmkit.delivery.report import render_report
-from crmkit.delivery.warm_kernels import Cores, start_kernel
+from crmkit.delivery.warm_kernels import Cores, fresh_namespace, start_kernel
 from crmkit.inputs import cache as inputs_cache
 from crmkit.inputs.workspace import _sha256_file as sha256_file
 from crmkit.inputs.workspace import load_workspace
@@ -85,9 +85,41 @@ PARALLEL_WORKBOOKS = 2
 NEEDS = {"01_context": (), "02_segments": (),
          "03_relationships": ("02_segments",), "04_cost_benefit": ("02_segments",),
          "05_implementation": ("02_segments",)}
+#: Who gets a free core first (:class:`~crmkit.delivery.warm_kernels.Cores`): a workbook that can
+#: compute, the longest of those first — 05 computes about twice as long as 03 or 04, and all
+#: three wait for 02, so 05 starting last would end the workbooks a second later —, then the
+#: kernels started ahead, then the printer getting ready (:class:`crmkit.delivery.pdf.Printer`).
+LONGEST_FIRST = ("02_segments", "05_implementation", "01_context", "04_cost_benefit",
+                 "03_relationships")
+RANK_KERNEL_AHEAD, RANK_PREPARE = 100, 200
+#: Workbooks that run one after the other in one kernel, emptied between them
+#: (:func:`~crmkit.delivery.warm_kernels.fresh_namespace`): a kernel's start, with its imports,
+#: is a core-second, and five of them were a fifth of a run's work. 05 follows 01 (which is done
+#: long before 02, so 05's kernel is ready when 02 is) and 04 follows 03; 02 keeps a kernel of
+#: its own, shut down when it is done, because it holds every customer's history.
+SHARED_KERNELS = (("01_context", "05_implementation"), ("02_segments",),
+                  ("03_relationships", "04_cost_benefit"))
 
 
-def run_graph(books: list[Path], execute, finished=None
+def kernel_chains(books: list[Path]) -> list[tuple[Path, ...]]:
+    """The workbooks grouped by the kernel they run in (:data:`SHARED_KERNELS`), in order."""
+    by_name = {book.stem: book for book in books}
+    chains = [tuple(by_name[n] for n in names if n in by_name) for names in SHARED_KERNELS]
+    chains = [chain for chain in chains if chain]
+    shared = {book for chain in chains for book in chain}
+    return chains + [(book,) for book in books if book not in shared]
+
+
+def _kernel_for(book: Path, km, sockets):
+    """A kernel ready for ``book``: a new one, or the chain's, emptied of the workbook before."""
+    if km is None:
+        return start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
+                            sockets=sockets)
+    fresh_namespace(km, book)
+    return km
+
+
+def run_graph(books: list[Path], execute, finished=None, prepare=()
               ) -> list[tuple[Path, BaseException | None]]:
     """Run the workbooks as soon as what they need is done, at most :data:`PARALLEL_WORKBOOKS`
     computing at once; a workbook that must wait gets its kernel started meanwhile
@@ -102,6 +134,10 @@ def run_graph(books: list[Path], execute, finished=None
         sockets, :func:`~crmkit.delivery.warm_kernels.start_kernel`).
     finished : callable, optional
         ``finished(book, seconds)`` after each workbook that succeeded.
+    prepare : iterable of callables
+        Jobs that get something ready for after the workbooks (the printer), each run once on a
+        core no workbook and no kernel started ahead is waiting for. They are not waited for:
+        one may still be running when this returns, and what it prepares must wait for it.
 
     Returns
     -------
@@ -117,47 +153,69 @@ def run_graph(books: list[Path], execute, finished=None
     failed = threading.Event()
     outcome: dict[Path, BaseException | None] = {}
 
+    def rank(book: Path) -> int:
+        order = LONGEST_FIRST + tuple(b.stem for b in books)
+        return order.index(book.stem)
+
     def needs(book: Path) -> list[threading.Event]:
         names = NEEDS.get(book.stem, [b.stem for b in books[:books.index(book)]])
         return [events[n] for n in names if n in events]
 
-    def run(book: Path) -> None:
+    def run(chain: tuple[Path, ...], asked: threading.Event) -> None:
         km = None
+        book = chain[0]
         try:
-            waits = needs(book)
-            ready = all(e.is_set() for e in waits)
-            if not ready:  # it will wait: its kernel starts on a core the others leave free
-                with cores.held(urgent=False):
-                    if not failed.is_set():
-                        km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
-                                          sockets=sockets)
-            for event in waits:
-                event.wait()
-            if failed.is_set():
-                return
-            with cores.held(urgent=True):
+            for book in chain:
                 if failed.is_set():
                     return
-                started = time.perf_counter()
-                if km is None:
-                    km = start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
-                                      sockets=sockets)
-                execute(book, km)
-                seconds = time.perf_counter() - started
-            outcome[book] = None
-            if finished:
-                finished(book, seconds)
+                waits = needs(book)
+                ready = False
+                if not all(e.is_set() for e in waits):  # it will wait: its kernel gets ready
+                    with cores.held(rank=RANK_KERNEL_AHEAD + rank(book),  # on a free core
+                                    asked=asked):
+                        if not failed.is_set():
+                            km = _kernel_for(book, km, sockets)
+                            ready = True
+                with cores.held(rank=rank(book), after=tuple(waits), asked=asked):
+                    if failed.is_set():
+                        return
+                    started = time.perf_counter()
+                    try:
+                        km = km if ready else _kernel_for(book, km, sockets)
+                        execute(book, km)
+                        outcome[book] = None
+                    except BaseException as error:  # noqa: BLE001 - judged by the caller
+                        outcome[book] = error
+                        failed.set()
+                    cores.done(events[book.stem])  # before its core is free: see Cores.done
+                if outcome[book] is not None:
+                    return
+                if finished:
+                    finished(book, time.perf_counter() - started)
         except BaseException as error:  # noqa: BLE001 - judged by the caller, in order
-            outcome[book] = error
+            outcome.setdefault(book, error)
             failed.set()
         finally:
             if km is not None:
                 run_sync(km.shutdown_kernel)(now=True)
-            events[book.stem].set()
+            asked.set()
+            for book in chain:
+                cores.done(events[book.stem])  # nothing waits for a workbook that will not run
 
-    threads = [threading.Thread(target=run, args=(book,), name=f"crmkit-{book.stem}")
-               for book in books]
+    def get_ready(job) -> None:
+        # Once every kernel's first job has asked for a core, the rank alone decides.
+        with cores.held(rank=RANK_PREPARE, after=tuple(asked)):
+            if not failed.is_set():
+                job()
+
+    chains = kernel_chains(books)
+    asked = [threading.Event() for _ in chains]
+    threads = [threading.Thread(target=run, args=(chain, event), name=f"crmkit-{chain[0].stem}")
+               for chain, event in zip(chains, asked, strict=True)]
     with tempfile.TemporaryDirectory(prefix="crmkit-kernels-") as sockets:
+        for job in prepare:  # not waited for: what it prepares waits for it when it is used
+            threading.Thread(target=get_ready, args=(job,), name="crmkit-prepare",
+                             daemon=True).start()
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -372,6 +430,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
     engine = _register_engine()
     bar = _progress(progress)
+    printer = _printer()  # gets ready on a free core while the workbooks run
     try:
         if bar:
             bar.start()
@@ -390,7 +449,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
         done = run_graph(books, lambda book, km: papermill.execute_notebook(
             str(book), str(staging / book.name), km=km, **arguments),
-            announce)
+            announce, prepare=[printer.get_ready] if printer else [])
         for book, error in done:  # in the workbooks' order: the first failure is the one told
             if isinstance(error, PapermillExecutionError):
                 if error.ename in USER_ERRORS:  # the user's mistake, found late: exit 2
@@ -418,7 +477,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
                                  lang, generated=now, as_of=as_of)
             (staging / "report.html").write_text(html, encoding="utf-8")
             rendered = time.perf_counter()
-            notice = _print_pdf(staging, lang)
+            notice = _print_pdf(staging, lang, printer)
             return rendered - started, time.perf_counter() - rendered, notice
 
         # tables.xlsx needs only the staged tables, the report and its PDF only the results
@@ -456,6 +515,8 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
             shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
+        if printer:
+            printer.close()
         if bar:
             bar.stop()
     return Run(final, timings)
@@ -472,13 +533,20 @@ def _write_tables(staging: Path, config, lang: str) -> Path:
                           header_color=config.branding.primary_color)
 
 
-def _print_pdf(staging: Path, lang: str) -> str | None:
+def _printer():
+    """The Chromium that will print the report (not started yet), or None when there is none."""
+    from crmkit.delivery import pdf
+
+    return pdf.Printer() if pdf.chromium_path() else None
+
+
+def _print_pdf(staging: Path, lang: str, printer=None) -> str | None:
     """Print ``report.pdf`` beside ``report.html``; the notice to show when it was not written."""
     from crmkit.delivery.pdf import chromium_path, print_pdf
 
     if chromium_path() is None:
         return t("pdf_unavailable", lang)
-    if print_pdf(staging / "report.html", staging / "report.pdf") is None:
+    if print_pdf(staging / "report.html", staging / "report.pdf", printer=printer) is None:
         return t("pdf_failed", lang)
     return None
 

@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Cores", "import_lines", "preload_argument", "start_kernel"]
+__all__ = ["LAZY", "Cores", "fresh_namespace", "import_lines", "preload_argument", "preload_code",
+           "start_kernel"]
 
 #: Kernels' socket names within a run's folder of sockets (short: a Unix socket's path is at most
 #: about a hundred characters).
@@ -36,7 +37,10 @@ _NUMBERS = itertools.count(1)
 
 
 class Cores:
-    """At most ``n`` jobs at once; a job that computes goes before one that only prepares.
+    """At most ``n`` jobs at once; of the jobs waiting for a core, the lowest ``rank`` goes first.
+
+    The runner ranks a workbook that can compute before any job that only prepares (a kernel
+    started ahead, the printer), so preparing never slows the workbook everything waits for.
 
     Parameters
     ----------
@@ -46,24 +50,47 @@ class Cores:
 
     def __init__(self, n: int):
         self._free = n
-        self._urgent_waiting = 0
+        self._waiting: list[tuple[int, tuple[threading.Event, ...]]] = []
         self._changed = threading.Condition()
 
     @contextmanager
-    def held(self, *, urgent: bool) -> Iterator[None]:
-        """Hold one core; ``urgent`` (a workbook to run) waits only for a free core."""
+    def held(self, rank: int, after: tuple[threading.Event, ...] = (),
+             asked: threading.Event | None = None) -> Iterator[None]:
+        """Hold one core, once it is free, what the job needs is done (``after``) and no job
+        of a lower rank that could start waits for it. ``asked`` is set as soon as the job is
+        in the queue (so another job can wait until it is)."""
+        entry = (rank, tuple(after))
         with self._changed:
-            self._urgent_waiting += urgent
-            self._changed.wait_for(
-                lambda: self._free > 0 and (urgent or self._urgent_waiting == 0))
-            self._urgent_waiting -= urgent
+            self._waiting.append(entry)
+            if asked is not None:
+                asked.set()
+                self._changed.notify_all()
+            self._changed.wait_for(lambda: self._free > 0 and self._can_start(entry))
+            self._waiting.remove(entry)
             self._free -= 1
+            self._changed.notify_all()  # the next lowest may take another free core
         try:
             yield
         finally:
             with self._changed:
                 self._free += 1
                 self._changed.notify_all()
+
+    def done(self, event: threading.Event) -> None:
+        """Say that what ``event`` stands for is done, before the core of the job is freed.
+
+        Setting it under the same lock as the freeing is what lets a workbook that waited for
+        it take that core, rather than a job of a higher rank that merely waited longer.
+        """
+        with self._changed:
+            event.set()
+            self._changed.notify_all()
+
+    def _can_start(self, entry) -> bool:
+        def ready(waiting) -> bool:
+            return all(event.is_set() for event in waiting[1])
+
+        return ready(entry) and entry[0] <= min(w[0] for w in self._waiting if ready(w))
 
 
 def import_lines(notebook: str | Path) -> str:
@@ -87,9 +114,26 @@ def import_lines(notebook: str | Path) -> str:
     return "\n".join(dict.fromkeys(statements))
 
 
+#: Run after a workbook's imports: a crmkit module that imports a heavy library inside a function
+#: (so that the command line starts fast) names it in ``LAZY_IMPORTS``; a kernel started ahead
+#: loads it too, or the workbook would pay for it on the run's critical path (scipy.optimize,
+#: half a second, in workbook 05's first cell of figures).
+LAZY = """import importlib as _importlib, sys as _sys
+for _module in [m for n, m in list(_sys.modules.items()) if n.startswith("crmkit")]:
+    for _name in getattr(_module, "LAZY_IMPORTS", ()):
+        _importlib.import_module(_name)
+"""
+
+
+def preload_code(notebook: str | Path) -> str:
+    """The notebook's imports, then the lazy imports of the crmkit modules they loaded."""
+    code = import_lines(notebook)
+    return f"{code}\n{LAZY}" if code else ""
+
+
 def preload_argument(notebook: str | Path) -> list[str]:
     """The kernel argument that runs the notebook's imports at start, in a scratch namespace."""
-    code = import_lines(notebook)
+    code = preload_code(notebook)
     if not code:
         return []
     return [f"--IPKernelApp.exec_lines=exec({code!r}, {{}})"]
@@ -130,3 +174,43 @@ def start_kernel(notebook: str | Path, *, cwd: str | Path, arguments: list[str],
     finally:
         client.stop_channels()
     return manager
+
+
+#: Run in a kernel between two workbooks: IPython's own reset empties the namespace, the
+#: outputs and the history and numbers the next cell 1 again; the collection returns the first
+#: workbook's frames to the allocator. The next workbook's imports then load as at a start.
+_FRESH = """get_ipython().reset(new_session=True)
+exec('import gc; gc.collect()', {})
+try:
+    exec(IMPORTS, {})
+except Exception:
+    pass  # the notebook's own import cell will say what is wrong
+"""
+
+
+def fresh_namespace(manager, notebook: str | Path, *, timeout: float = 60) -> None:
+    """Make a kernel that has run one workbook ready for ``notebook``, as if newly started.
+
+    Everything the first workbook defined is gone (:data:`_FRESH`); only the modules it
+    imported stay loaded, as :func:`preload_argument` would have loaded them. The reset runs
+    silently: it is in no notebook and numbers no cell.
+    """
+    from jupyter_core.utils import run_sync
+
+    code = _FRESH.replace("IMPORTS", repr(preload_code(notebook)))
+
+    async def reset() -> dict:
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=timeout)
+            return await client.execute_interactive(code, silent=True, store_history=False,
+                                                    timeout=timeout, output_hook=lambda _: None)
+        finally:
+            client.stop_channels()
+
+    reply = run_sync(reset)()
+    if reply["content"]["status"] != "ok":
+        content = reply["content"]
+        raise RuntimeError(f"the kernel could not be emptied for {Path(notebook).name}: "
+                           f"{content.get('ename')}: {content.get('evalue')}")

@@ -37,6 +37,10 @@ from crmkit.planning.levers import LeverModel, lever_benefits
 from crmkit.planning.schedule import Benefit, Plan
 from crmkit.settings.project import MAX_RETENTION_POINTS
 
+#: Imported inside a function (start-up speed); a workbook kernel started ahead loads it
+#: (:data:`crmkit.delivery.warm_kernels.LAZY`).
+LAZY_IMPORTS = ("scipy.optimize",)
+
 __all__ = ["DECISIONS", "BreakEven", "Decision", "break_even", "decide", "rule"]
 
 #: The decisions, from the most to the least committed.

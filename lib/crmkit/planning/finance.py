@@ -42,6 +42,10 @@ from crmkit.planning.benefits import benefit_schedule
 from crmkit.planning.costs import monthly_costs
 from crmkit.planning.schedule import Benefit, Plan
 
+#: Imported inside a function (start-up speed); a workbook kernel started ahead loads it
+#: (:data:`crmkit.delivery.warm_kernels.LAZY`).
+LAZY_IMPORTS = ("scipy.optimize",)
+
 __all__ = [
     "CASH_FLOW_COLUMNS",
     "IRR_RANGE",
