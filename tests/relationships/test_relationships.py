@@ -277,3 +277,18 @@ def test_expected_share_is_nan_when_unknown():
     exp = relationships.expectations(customers_table(), None, {})
     assert all(math.isnan(v) for v in exp.summary["expected_share"])
     assert np.isnan(exp.shares.to_numpy()).all()
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_segment_order_and_names_follow_the_map_and_the_first_row(categorical):
+    keys = ["b", None, "a", "b", "d", "a"]
+    segment = (pd.Categorical(keys, categories=["d", "c", "b", "a"]) if categorical
+               else pd.Series(keys, dtype="str"))
+    customers = pd.DataFrame({"segment": segment,
+                              "segment_name": ["Bee", "none", "Ay", "Bee 2", "Dee", "Ay 2"]})
+    order = ["d", "b", "a"] if categorical else ["b", "a", "d"]  # "c" has no customer
+    assert relationships.segment_order(customers) == order
+    assert relationships.segment_names(customers) == {
+        key: {"b": "Bee", "a": "Ay", "d": "Dee"}[key] for key in order}
+    assert relationships.segment_names(customers.drop(columns="segment_name")) == {
+        key: key for key in order}

@@ -175,8 +175,10 @@ def segment_order(customers: pd.DataFrame) -> list[str]:
     else the order of first appearance."""
     column = customers["segment"]
     if isinstance(column.dtype, pd.CategoricalDtype):
-        present = set(column.dropna().astype(str))
-        return [str(c) for c in column.cat.categories if str(c) in present]
+        # the categories present, from the integer codes: no Python string per customer
+        codes = column.cat.codes.to_numpy()
+        present = np.unique(codes[codes >= 0])
+        return [str(column.cat.categories[code]) for code in present]
     return [str(s) for s in pd.unique(column.dropna().astype(str))]
 
 
@@ -185,9 +187,13 @@ def segment_names(customers: pd.DataFrame) -> dict[str, str]:
     order = segment_order(customers)
     if "segment_name" not in customers:
         return {s: s for s in order}
-    names = (customers.assign(segment=customers["segment"].astype(str))
-             .drop_duplicates("segment").set_index("segment")["segment_name"])
-    return {s: str(names.get(s, s)) for s in order}
+    # each segment's name on its first row, found from the segments' codes
+    codes, keys = pd.factorize(customers["segment"].astype(str))
+    found, first = np.unique(codes, return_index=True)
+    first = first[found >= 0]  # a missing segment (code -1) has no name to give
+    names = customers["segment_name"].iloc[first]
+    named = dict(zip(keys[codes[first]], names, strict=True))
+    return {s: str(named.get(s, s)) for s in order}
 
 
 def interaction_window_years(interactions: pd.DataFrame | None) -> float | None:
