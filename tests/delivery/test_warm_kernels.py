@@ -97,6 +97,22 @@ def test_an_emptied_kernel_keeps_its_modules_and_nothing_the_workbook_before_def
     assert number == 1
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_an_emptied_kernel_keeps_the_runs_inputs_only_for_a_workbook_that_starts_at_once(
+        tmp_path, keep):
+    book = _notebook(tmp_path / "04.ipynb", "import json")
+    km = warm_kernels.start_kernel(book, cwd=tmp_path, arguments=runner.KERNEL_ARGUMENTS,
+                                   sockets=tmp_path)
+    try:
+        _run(km, "from crmkit.inputs import cache\ncache._kept = (('run', 'manifest'), {})")
+        warm_kernels.fresh_namespace(km, book, keep=keep)
+        printed, _ = _run(km, "import sys\n"
+                              "print(sys.modules['crmkit.inputs.cache']._kept is not None)")
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+    assert printed.split() == [str(keep)]
+
+
 def test_a_workbook_to_run_gets_the_core_before_a_kernel_started_ahead():
     cores = Cores(1)
     order: list[str] = []
@@ -135,8 +151,9 @@ def books(tmp_path, monkeypatch):
         log.append(("kernel", book.stem))
         return _Kernel(log, book.stem)
 
-    def fresh(km, book, **_):
+    def fresh(km, book, keep=False, **_):
         log.append(("fresh", book.stem))
+        log.append(("keep" if keep else "forget", book.stem))
         km.name = book.stem
 
     monkeypatch.setattr(runner, "start_kernel", start)
@@ -175,6 +192,9 @@ def test_the_graph_runs_each_workbook_after_what_it_needs(books):
                                                                 "05_implementation"]
     assert sorted(n for what, n in log if what == "shutdown") == kernels
     assert log.index(("fresh", "05_implementation")) > log.index(("kernel", "01_context"))
+    # 05's kernel was emptied while 02 still computed, so it keeps nothing of 01's; 04 starts
+    # as soon as 03 is done, in the kernel that holds 03's inputs and steps
+    assert ("forget", "05_implementation") in log and ("keep", "04_cost_benefit") in log
 
 
 def test_a_failure_stops_the_workbooks_that_have_not_started(books):

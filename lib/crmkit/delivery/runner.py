@@ -33,6 +33,7 @@ from pathlib import Path
 from crmkit import __version__
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
+from crmkit.core.memory import release_unused
 from crmkit.core.problems import UserError
 from crmkit.delivery import SECTIONS
 from crmkit.delivery.report import render_report
@@ -110,12 +111,16 @@ def kernel_chains(books: list[Path]) -> list[tuple[Path, ...]]:
     return chains + [(book,) for book in books if book not in shared]
 
 
-def _kernel_for(book: Path, km, sockets):
-    """A kernel ready for ``book``: a new one, or the chain's, emptied of the workbook before."""
+def _kernel_for(book: Path, km, sockets, *, at_once: bool):
+    """A kernel ready for ``book``: a new one, or the chain's, emptied of the workbook before.
+
+    ``at_once``: the workbook runs as soon as its kernel is ready, so the chain's kernel keeps
+    the run's inputs and steps for it (:func:`~crmkit.delivery.warm_kernels.fresh_namespace`).
+    """
     if km is None:
         return start_kernel(book, cwd=paths.WORKBOOKS, arguments=KERNEL_ARGUMENTS,
                             sockets=sockets)
-    fresh_namespace(km, book)
+    fresh_namespace(km, book, keep=at_once)
     return km
 
 
@@ -174,14 +179,14 @@ def run_graph(books: list[Path], execute, finished=None, prepare=()
                     with cores.held(rank=RANK_KERNEL_AHEAD + rank(book),  # on a free core
                                     asked=asked):
                         if not failed.is_set():
-                            km = _kernel_for(book, km, sockets)
+                            km = _kernel_for(book, km, sockets, at_once=False)
                             ready = True
                 with cores.held(rank=rank(book), after=tuple(waits), asked=asked):
                     if failed.is_set():
                         return
                     started = time.perf_counter()
                     try:
-                        km = km if ready else _kernel_for(book, km, sockets)
+                        km = km if ready else _kernel_for(book, km, sockets, at_once=True)
                         execute(book, km)
                         outcome[book] = None
                     except BaseException as error:  # noqa: BLE001 - judged by the caller
@@ -421,6 +426,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
     config, slug, as_of, checksums = (workspace.config, workspace.slug, workspace.as_of,
                                       workspace.checksums)
     del workspace
+    release_unused()  # and given back to the system, not kept by the allocators for nothing
 
     timings: dict[str, float] = {}
     books = workbooks()

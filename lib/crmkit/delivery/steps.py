@@ -6,9 +6,12 @@ written here and nowhere else. Workbooks 03-05 and the dashboard take it from :c
 from the same call on the same inputs.
 
 Each step is computed the first time it is asked for and kept on the object (one object per
-workbook kernel, per dashboard page). Across kernels, the per-customer table of workbook 02 is
-shared through the run folder (``tables/customers.parquet``) and the validated inputs through
-``inputs/`` (:mod:`crmkit.inputs.cache`), so no kernel re-segments or re-parses the CSV files.
+workbook kernel, per dashboard page); two workbooks of one run that ``crmkit run`` runs one
+after the other in one kernel (03 then 04) share the object (:meth:`Steps.of`), so 04 does not
+compute again the cost to serve 03 computed. Across kernels, the per-customer table of
+workbook 02 is shared through the run folder (``tables/customers.parquet``) and the validated
+inputs through ``inputs/`` (:mod:`crmkit.inputs.cache`), so no kernel re-segments or re-parses
+the CSV files.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import pandas as pd
 
 from crmkit.analysis import context
 from crmkit.core.i18n import Formatter
+from crmkit.inputs import cache as inputs_cache
 from crmkit.inputs.workspace import Workspace
 from crmkit.relationships import cost_benefit, cost_to_serve, inventory, questions, scenarios
 from crmkit.settings.client import ClientConfig
 
-__all__ = ["Steps"]
+__all__ = ["Steps", "forget"]
 
 
 @dataclass
@@ -64,8 +68,21 @@ class Steps:
 
     @classmethod
     def of(cls, wb: Any) -> Steps:
-        """The steps of a :class:`crmkit.delivery.workbook.Workbook`."""
-        return cls(wb.ws, wb.lang, wb.run_dir)
+        """The steps of a :class:`crmkit.delivery.workbook.Workbook`.
+
+        In a run, the steps of the workbook this kernel ran before, when it was the same run on
+        the very same input frames (:func:`crmkit.inputs.cache.load` kept them), in the same
+        language and with the same settings: what it computed holds for this one too.
+        """
+        global _kept
+        last = _kept
+        if (wb.run_dir is not None and last is not None and last.run_dir == wb.run_dir
+                and last.lang == wb.lang and last.ws.customers is wb.ws.customers
+                and last.ws.transactions is wb.ws.transactions and last.config == wb.config):
+            return last
+        steps = cls(wb.ws, wb.lang, wb.run_dir)
+        _kept = steps if wb.run_dir is not None else None
+        return steps
 
     @property
     def config(self) -> ClientConfig:
@@ -142,3 +159,14 @@ class Steps:
     def objective(self) -> Any:
 
         return context.recommend_objective(self.config, self.indicators, self.lang, self.fmt)
+
+
+#: The steps of the run's last workbook in this kernel (:meth:`Steps.of`).
+_kept: Steps | None = None
+
+
+def forget() -> None:
+    """Drop what this kernel keeps for the next workbook of the run: its steps and inputs."""
+    global _kept
+    _kept = None
+    inputs_cache.forget()

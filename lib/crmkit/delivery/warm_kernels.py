@@ -177,10 +177,16 @@ def start_kernel(notebook: str | Path, *, cwd: str | Path, arguments: list[str],
 
 
 #: Run in a kernel between two workbooks: IPython's own reset empties the namespace, the
-#: outputs and the history and numbers the next cell 1 again; the collection returns the first
-#: workbook's frames to the allocator. The next workbook's imports then load as at a start.
+#: outputs and the history and numbers the next cell 1 again; the first workbook's frames then go
+#: back to the system (:func:`crmkit.core.memory.release_unused`: without it, a kernel that ran
+#: workbook 01 on a million customers would keep its gigabytes while it waits for 02 to end).
+#: The next workbook's imports then load as at a start. The run's inputs and steps the kernel
+#: keeps (:func:`crmkit.delivery.steps.forget`) are kept only when the next workbook starts at
+#: once: not while it waits for another one that holds a big client's history of its own.
 _FRESH = """get_ipython().reset(new_session=True)
-exec('import gc; gc.collect()', {})
+if not KEEP:
+    exec("from crmkit.delivery.steps import forget; forget()", {})
+exec("from crmkit.core.memory import release_unused; release_unused()", {})
 try:
     exec(IMPORTS, {})
 except Exception:
@@ -188,16 +194,19 @@ except Exception:
 """
 
 
-def fresh_namespace(manager, notebook: str | Path, *, timeout: float = 60) -> None:
+def fresh_namespace(manager, notebook: str | Path, *, keep: bool = False,
+                    timeout: float = 60) -> None:
     """Make a kernel that has run one workbook ready for ``notebook``, as if newly started.
 
     Everything the first workbook defined is gone (:data:`_FRESH`); only the modules it
-    imported stay loaded, as :func:`preload_argument` would have loaded them. The reset runs
-    silently: it is in no notebook and numbers no cell.
+    imported stay loaded, as :func:`preload_argument` would have loaded them, and with ``keep``
+    the run's inputs and steps the first one read and computed. The reset runs silently: it is
+    in no notebook and numbers no cell.
     """
     from jupyter_core.utils import run_sync
 
-    code = _FRESH.replace("IMPORTS", repr(preload_code(notebook)))
+    code = (_FRESH.replace("IMPORTS", repr(preload_code(notebook)))
+            .replace("KEEP", repr(bool(keep))))
 
     async def reset() -> dict:
         client = manager.client()

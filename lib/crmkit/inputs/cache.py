@@ -27,12 +27,23 @@ from crmkit.inputs.tabular import Dialect
 from crmkit.inputs.workspace import Workspace, _sha256_file
 from crmkit.settings.client import load_config
 
-__all__ = ["INPUTS_DIR", "load", "save"]
+__all__ = ["INPUTS_DIR", "forget", "load", "save"]
 
 #: Folder of the run that holds the validated inputs.
 INPUTS_DIR = "inputs"
 MANIFEST = "manifest.json"
 TABLES = ("customers", "transactions", "interactions", "survey")
+
+#: The frames this process last read from a run's ``inputs/``, with the folder and manifest they
+#: came from: two workbooks run one after the other in one kernel (``crmkit run``'s shared
+#: kernels) share them instead of reading, and holding, a second copy. :func:`forget` drops them.
+_kept: tuple[tuple[str, str], dict[str, pd.DataFrame | None]] | None = None
+
+
+def forget() -> None:
+    """Drop the frames :func:`load` keeps for the next workbook of the same run."""
+    global _kept
+    _kept = None
 
 
 def save(ws: Workspace, run_dir: str | Path) -> Path:
@@ -92,7 +103,8 @@ def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None
     folder = Path(run_dir) / INPUTS_DIR
     root = Path(client_dir)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        text = (folder / MANIFEST).read_text(encoding="utf-8")
+        manifest = json.loads(text)
     except (OSError, ValueError):
         return None
     if manifest.get("workspace") != str(root.resolve()):
@@ -110,8 +122,15 @@ def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None
             continue
         if _sha256_file(path) != digest:
             return None
-    frames = {name: pd.read_parquet(folder / f"{name}.parquet") if name in manifest["tables"]
-              else None for name in TABLES}
+    global _kept
+    key = (str(folder.resolve()), text)
+    if _kept is not None and _kept[0] == key:
+        frames = _kept[1]
+    else:
+        _kept = None  # the frames of another run go before this one's are read
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet")
+                  if name in manifest["tables"] else None for name in TABLES}
+        _kept = (key, frames)
     sources = {file: Dialect(**{**d, "configured": frozenset(d["configured"]),
                                 "decimals": tuple(tuple(pair) for pair in d.get("decimals", ()))})
                for file, d in manifest.get("sources", {}).items()}
