@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:  # imported for annotations only: config imports this module
     from crmkit.settings.client import ClientConfig
@@ -225,20 +227,22 @@ def _logged(customers: pd.DataFrame, interactions: pd.DataFrame | None
     if unknown:
         raise ValueError("interactions have relationship_type " + ", ".join(map(repr, unknown))
                          + "; expected one of " + ", ".join(TYPES))
-    # One hash lookup of every logged id among the customers' (what Series.map does, without
-    # building a Series of segments per row first: millions of rows for a big client).
-    segments = customers["segment"].astype(str).to_numpy()
-    where = pd.Index(customers["customer_id"].astype(str).to_numpy())
-    if not where.is_unique:
+    # One hash lookup of every logged id among the customers' (pyarrow's index_in), and the
+    # columns taken and filtered as Arrow strings: no Python string per row (millions of rows
+    # for a big client), and no Series of segments per row built first.
+    customer_ids = pa.array(customers["customer_id"].astype(str))
+    if pc.count_distinct(customer_ids).as_py() != len(customer_ids):
         raise ValueError("the customer table has duplicate customer_id values")
     ids = interactions["customer_id"].astype(str)
-    position = where.get_indexer(ids)
-    known = position >= 0
+    found = pc.index_in(pa.array(ids), value_set=customer_ids)
+    known = found.is_valid().to_numpy(zero_copy_only=False)
+    position = found.drop_null().to_numpy(zero_copy_only=False)
+    segments = customers["segment"].astype(str).reset_index(drop=True)
     frame = pd.DataFrame({
-        "customer_id": ids.to_numpy()[known],
-        "segment": segments[position[known]],
-        "relationship_type": types.to_numpy()[known],
-        "channel": interactions["channel"].astype(str).to_numpy()[known],
+        "customer_id": ids[known].array,
+        "segment": segments.take(position).array,
+        "relationship_type": types[known].array,
+        "channel": interactions["channel"].astype(str)[known].array,
         "minutes": pd.to_numeric(interactions["minutes"]).fillna(0.0).to_numpy(float)[known],
     })
     return frame, int((~known).sum())
