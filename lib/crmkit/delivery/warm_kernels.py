@@ -184,13 +184,21 @@ def start_kernel(notebook: str | Path, *, cwd: str | Path, arguments: list[str],
 #: keeps (:func:`crmkit.delivery.steps.forget`) are kept only when the next workbook starts at
 #: once: not while it waits for another one that holds a big client's history of its own.
 _FRESH = """get_ipython().reset(new_session=True)
-if not KEEP:
-    exec("from crmkit.delivery.steps import forget; forget()", {})
+exec(KEPT, {})
 exec("from crmkit.core.memory import release_unused; release_unused()", {})
 try:
     exec(IMPORTS, {})
 except Exception:
     pass  # the notebook's own import cell will say what is wrong
+"""
+
+
+#: Drops what the kernel keeps for the next workbook of a run; only modules the first workbook
+#: loaded have anything to forget, so none is imported for it.
+_FORGET = """import sys
+for name in ("crmkit.delivery.steps", "crmkit.inputs.cache"):
+    if name in sys.modules:
+        sys.modules[name].forget()
 """
 
 
@@ -206,7 +214,7 @@ def fresh_namespace(manager, notebook: str | Path, *, keep: bool = False,
     from jupyter_core.utils import run_sync
 
     code = (_FRESH.replace("IMPORTS", repr(preload_code(notebook)))
-            .replace("KEEP", repr(bool(keep))))
+            .replace("KEPT", repr("" if keep else _FORGET)))
 
     async def reset() -> dict:
         client = manager.client()
