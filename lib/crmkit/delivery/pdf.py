@@ -8,8 +8,9 @@ reach). The print CSS of the report template already puts each chapter on a new 
 paper (A4 or US Letter), repeats table headers and keeps charts and table rows whole.
 
 Most of a print used to be the browser's start and the parsing of plotly.js (4.8 MB), neither of
-which depends on the report. So a printer is started ahead (:meth:`Printer.start`, by the runner
-when a run begins): Chromium loads a page holding only plotly.js and waits. When the report is
+which depends on the report. So a printer gets ready ahead (:meth:`Printer.get_ready`, which the
+runner runs on a core no workbook needs; :meth:`Printer.start` does it on a thread of its own):
+Chromium loads a page holding only plotly.js and waits. When the report is
 ready, :meth:`Printer.print` writes it into that page (``document.open``/``document.write``, which
 keeps the page's ``window`` and so its parsed ``Plotly``), without the report's own copy of
 plotly.js, and with plotly's style rules (``document.open`` removed them with the old ``<head>``)
@@ -427,8 +428,8 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float = 1
     static_charts : bool
         Turn the charts into static images before printing (module docstring).
     printer : Printer, optional
-        A printer started ahead (:meth:`Printer.start`); it is used for this one print and
-        closed. Default: one started now.
+        A printer made ready ahead (:meth:`Printer.get_ready` or :meth:`Printer.start`); it is
+        used for this one print and closed. Default: one started now.
 
     Returns
     -------
