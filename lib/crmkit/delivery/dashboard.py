@@ -63,7 +63,6 @@ discount factors, the plan's own scenarios' savings, one lever model per segment
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import functools
 import html
@@ -89,7 +88,12 @@ import yaml
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
 from crmkit.delivery.exports import FORMULA_PREFIXES, neutralise  # noqa: F401  (the guard)
-from crmkit.delivery.serving import answering, port_free, wait_until_answering  # noqa: F401
+from crmkit.delivery.serving import (  # noqa: F401
+    answering,
+    port_free,
+    stops_on_interrupt,
+    wait_until_answering,
+)
 from crmkit.delivery.steps import Steps
 from crmkit.delivery.vocabulary import vocabulary_of, word
 from crmkit.inputs.workspace import Workspace, load_workspace
@@ -1862,41 +1866,33 @@ def serve(client_dir: str | Path, *, port: int = DEFAULT_PORT, language: str | N
           f"at most {max_kernels} visitors at once. Starting…", flush=True)
 
     process = None
-    previous = None
-    with contextlib.suppress(ValueError):  # signals can only be set in the main thread
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        process = subprocess.Popen(setup.argv, env=setup.env, cwd=setup.cwd)
-        if not wait_until_answering(process, host, port):
-            print(f"crmkit dashboard: the server did not answer on {host}:{port} within "
-                  f"{START_TIMEOUT:.0f} s" + (f" (it exited with code {process.returncode})"
-                                              if process.poll() is not None else "") + ".",
-                  file=sys.stderr, flush=True)
-            return 1
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"Listening on {host}: anyone who can reach this machine and has the link "
-                  "sees this client's data.")
-        print("Open this link (it holds the access key; give it only to the client):")
-        print(setup.url)
-        print("Press Ctrl+C to stop.", flush=True)
-        code = process.wait()
-        return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(setup.workdir, ignore_errors=True)
-        print("Dashboard stopped.", flush=True)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    with stops_on_interrupt():
+        try:
+            process = subprocess.Popen(setup.argv, env=setup.env, cwd=setup.cwd)
+            if not wait_until_answering(process, host, port):
+                print(f"crmkit dashboard: the server did not answer on {host}:{port} within "
+                      f"{START_TIMEOUT:.0f} s" + (f" (it exited with code {process.returncode})"
+                                                  if process.poll() is not None else "") + ".",
+                      file=sys.stderr, flush=True)
+                return 1
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"Listening on {host}: anyone who can reach this machine and has the link "
+                      "sees this client's data.")
+            print("Open this link (it holds the access key; give it only to the client):")
+            print(setup.url)
+            print("Press Ctrl+C to stop.", flush=True)
+            code = process.wait()
+            return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            shutil.rmtree(setup.workdir, ignore_errors=True)
+            print("Dashboard stopped.", flush=True)
 

@@ -35,13 +35,11 @@ is opened as it is, at its first exercise, without copies.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -51,7 +49,7 @@ import nbformat
 
 from crmkit.core.i18n import t
 from crmkit.delivery.report import cell_language
-from crmkit.delivery.serving import port_free, wait_until_answering
+from crmkit.delivery.serving import port_free, stops_on_interrupt, wait_until_answering
 from crmkit.delivery.workbook import ENV_CLIENT, ENV_LANGUAGE
 
 __all__ = ["INTAKES", "LabSetup", "is_workshop_pack", "lab_command", "lab_folder",
@@ -328,43 +326,35 @@ def start_lab(root: Path, open_path: str, port: int, env: dict | None = None, *,
     keep_state = state is not None
     setup = lab_setup(root, open_path, port, env, state=state)
     process = None
-    previous = None
-    with contextlib.suppress(ValueError):  # signals can only be set in the main thread
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        # its own session: Ctrl+C reaches crmkit only, which then stops the server cleanly
-        # (Jupyter would otherwise stop to ask "Shutdown this Jupyter server (y/[n])?")
-        process = subprocess.Popen(setup.argv, env=setup.env, cwd=root,
-                                   start_new_session=True)
-        if not wait_until_answering(process, HOST, port, timeout=START_TIMEOUT):
-            exited = (f" (exit code {process.returncode})"
-                      if process.poll() is not None else "")
-            print(t("lab_no_answer", lang, port=port, seconds=f"{START_TIMEOUT:.0f}",
-                    exited=exited), file=sys.stderr, flush=True)
-            return 1
-        print(t("lab_open_link", lang))
-        print(setup.url)
-        print(t("lab_stop_hint", lang), flush=True)
-        process.wait()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process is not None and process.poll() is None:
-            process.terminate()  # SIGTERM: Jupyter shuts its kernels down and exits
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if not keep_state:
-            shutil.rmtree(setup.state, ignore_errors=True)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    with stops_on_interrupt():
+        try:
+            # its own session: Ctrl+C reaches crmkit only, which then stops the server cleanly
+            # (Jupyter would otherwise stop to ask "Shutdown this Jupyter server (y/[n])?")
+            process = subprocess.Popen(setup.argv, env=setup.env, cwd=root,
+                                       start_new_session=True)
+            if not wait_until_answering(process, HOST, port, timeout=START_TIMEOUT):
+                exited = (f" (exit code {process.returncode})"
+                          if process.poll() is not None else "")
+                print(t("lab_no_answer", lang, port=port, seconds=f"{START_TIMEOUT:.0f}",
+                        exited=exited), file=sys.stderr, flush=True)
+                return 1
+            print(t("lab_open_link", lang))
+            print(setup.url)
+            print(t("lab_stop_hint", lang), flush=True)
+            process.wait()
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if process is not None and process.poll() is None:
+                process.terminate()  # SIGTERM: Jupyter shuts its kernels down and exits
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if not keep_state:
+                shutil.rmtree(setup.state, ignore_errors=True)
 
 
 def lab_command(args) -> int:

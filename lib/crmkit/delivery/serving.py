@@ -7,8 +7,11 @@ once gets "connection refused".
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 
 #: How long a server may take to answer before the command gives up (seconds).
 START_TIMEOUT = 120.0
@@ -59,3 +62,28 @@ def wait_until_answering(process: subprocess.Popen, host: str, port: int,
             return True
         time.sleep(0.2)
     return False
+
+
+@contextlib.contextmanager
+def stops_on_interrupt() -> Iterator[None]:
+    """Within it, Ctrl+C (SIGINT) and SIGTERM both raise KeyboardInterrupt, in the main thread.
+
+    SIGINT explicitly too: a process started in the background by a shell without job control
+    (``cmd &`` in a script, a CI step) inherits SIGINT *ignored*, and Python then installs no
+    handler, so the server it started would never be told to stop and would outlive it. Both
+    handlers are put back on the way out; off the main thread nothing changes.
+    """
+    previous = {}
+    with contextlib.suppress(ValueError):  # signals can only be set in the main thread
+        for signum, handler in ((signal.SIGINT, signal.default_int_handler),
+                                (signal.SIGTERM, _raise_interrupt)):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
