@@ -153,3 +153,52 @@ def test_check_counts_repeat_buyers_by_order(lines, days):
     assert dict(warnings)["check_warning_few_repeat_buyers"]["repeat"] == "2"
     _, warnings = history_checks(config, customers, days, dt.date(2024, 3, 1))
     assert dict(warnings)["check_warning_few_repeat_buyers"]["repeat"] == "1"
+
+
+def test_tracking_counts_the_calibration_customers_purchases_week_by_week(lines, days):
+    """A bought (order 3, or the day 2024-02-01) on day 27 of the holdout; B, first seen in
+    the holdout, is not one of the calibration's customers and is not counted."""
+    the_split = model_choice.Split(start=dt.date(2024, 1, 1),
+                                   calibration_end=dt.date(2024, 1, 5),
+                                   holdout_end=dt.date(2024, 3, 1), holdout_months=2)
+    model = value.BetaGeo.from_params(r=1.0, alpha=10.0, a=2.0, b=3.0)
+    for frame in (lines, days):
+        calibration = frame[frame["date"] <= "2024-01-05"]
+        summary = value.summarise(calibration, observation_period_end="2024-01-05",
+                                  order_id_col=occasions.ORDER_COLUMN)
+        tracking = model_choice._tracking(frame, summary, model, the_split)
+        assert tracking["day"].tolist() == [7, 14, 21, 28, 35, 42, 49, 56]
+        assert tracking["actual"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+        expected = model.expected_purchases(np.array([7.0, 56.0]), summary["frequency"].iloc[0],
+                                            summary["recency"].iloc[0], summary["T"].iloc[0])
+        assert tracking["predicted"].iloc[[0, -1]].tolist() == pytest.approx(list(expected))
+
+
+@pytest.mark.parametrize("keep", [None, [True, False, True, True, False, True, False]])
+def test_customer_codes_number_a_subset_as_factorize_does(keep):
+    frame = pd.DataFrame({"customer_id": ["C9", "A1", "C9", "B5", "A1", "Z0", "B5"],
+                          "amount": np.arange(7.0)})
+    plain = occasions.customer_codes(frame, None if keep is None else np.array(keep))
+    coded = occasions.with_customer_codes(frame.copy())
+    assert occasions.CUSTOMER_CODES in coded
+    subset = coded[coded["amount"] > 1]      # a row subset keeps the numbering of the whole
+    for table, mask in ((coded, keep), (subset, None)):
+        codes, ids = occasions.customer_codes(table, None if mask is None else np.array(mask))
+        ids_alone = table["customer_id"] if mask is None else table["customer_id"][mask]
+        want_codes, want_ids = pd.factorize(ids_alone, sort=True)
+        assert codes.tolist() == want_codes.tolist()
+        assert ids.tolist() == list(want_ids)
+    assert plain[1].tolist() == sorted(set(frame["customer_id"][keep] if keep else
+                                           frame["customer_id"]))
+
+
+def test_every_count_is_the_same_with_the_customers_numbered_once(lines, days):
+    for frame in (lines, days):
+        coded = occasions.with_customer_codes(frame.copy())
+        pd.testing.assert_frame_equal(occasions.frame(coded), occasions.frame(frame))
+        pd.testing.assert_frame_equal(rfm.rfm_table(coded, AS_OF), rfm.rfm_table(frame, AS_OF))
+        pd.testing.assert_frame_equal(value.summarise(coded, order_id_col="order_id"),
+                                      value.summarise(frame, order_id_col="order_id"))
+        segments = pd.Series(["x", "y"], index=["A", "B"])
+        pd.testing.assert_frame_equal(profiles.promotion_history(coded, segments),
+                                      profiles.promotion_history(frame, segments))

@@ -76,7 +76,7 @@ def _line_positions(transactions: pd.DataFrame, ids: pd.Index) -> np.ndarray:
     Factorising first and looking up the distinct customers only is several times faster
     than hashing a million customer ids against the index.
     """
-    codes, uniques = pd.factorize(transactions["customer_id"])
+    codes, uniques = occasions.customer_codes(transactions)
     lookup = ids.get_indexer(pd.Index(uniques))
     return np.where(codes >= 0, lookup[codes], -1)
 

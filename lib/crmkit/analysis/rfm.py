@@ -84,7 +84,7 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
     keep = days <= end_day
     amount = transactions["amount"].to_numpy(dtype=np.float64)
     # Customers who only appear after as_of get a code but no purchase, and drop out below.
-    codes, ids = pd.factorize(transactions["customer_id"], sort=True)
+    codes, ids = occasions.customer_codes(transactions)
     if not keep.all():
         days, amount, codes = days[keep], amount[keep], codes[keep]
     n = len(ids)

@@ -196,17 +196,30 @@ def _refit(key: str, summary: pd.DataFrame):
                              summary["recency"], summary["T"])
 
 
-def _discounted_purchases(model, summary: pd.DataFrame, months: int, discount_rate: float
+class _Histories:
+    """The customers' distinct histories (:func:`crmkit.analysis.value.history_codes`): every
+    per-customer prediction is made once per history, then spread back to the customers."""
+
+    def __init__(self, summary: pd.DataFrame) -> None:
+        self.x, self.tx, self.age, self.codes = value.history_codes(
+            summary["frequency"], summary["recency"], summary["T"])
+
+    def each(self, per_history) -> np.ndarray:
+        """Per-history values, one per customer."""
+        return np.asarray(per_history, dtype=float)[self.codes]
+
+
+def _discounted_purchases(model, histories: _Histories, months: int, discount_rate: float
                           ) -> np.ndarray:
-    """Σ over months of the purchases expected in that month, discounted monthly.
+    """Σ over months of the purchases expected in that month, discounted monthly, per history.
 
     Months of 30 days, as :func:`crmkit.analysis.value.customer_lifetime_value` (and lifetimes)
     count them, so the CLV here equals that oracle's whenever a spend model is fitted.
     """
     monthly = (1.0 + discount_rate) ** (1.0 / 12.0) - 1.0
-    x, tx, age = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    total = np.zeros(len(summary))
-    previous = np.zeros(len(summary))
+    x, tx, age = histories.x, histories.tx, histories.age
+    total = np.zeros(len(x))
+    previous = np.zeros(len(x))
     for month in range(1, months + 1):
         cumulative = np.asarray(model.expected_purchases(month * value.PERIODS_PER_MONTH["D"],
                                                          x, tx, age),
@@ -312,6 +325,7 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
             if not candidate.sound:
                 passed_over[candidate.model] = sorted(candidate.issues)
     late = overdue(summary)
+    histories = _Histories(summary)
     chosen = None
     for key in order:
         try:
@@ -320,8 +334,8 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
             passed_over[key] = ["fit_failed"]
             continue
         issues = sorted(fitted.diagnostics())
-        alive = np.asarray(fitted.probability_alive(summary["frequency"], summary["recency"],
-                                                    summary["T"]), dtype=float)
+        alive = histories.each(fitted.probability_alive(histories.x, histories.tx,
+                                                        histories.age))
         overdue_alive = float(alive[late].mean()) if late.sum() >= OVERDUE_MIN_CUSTOMERS \
             else float("nan")
         if overdue_alive > OVERDUE_ALIVE_LIMIT:
@@ -359,13 +373,12 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
                         .reindex(summary.index).fillna(0.0).to_numpy(float))
     frame = pd.DataFrame(index=summary.index)
     frame["probability_alive"] = alive
-    frame["retention"] = twelve_month_survival(fitted, summary["frequency"], summary["recency"],
-                                               summary["T"])
-    frame["expected_purchases"] = np.asarray(fitted.expected_purchases(
-        horizon_months * DAYS_PER_MONTH, x, summary["recency"].to_numpy(float),
-        summary["T"].to_numpy(float)), dtype=float)
-    frame["clv"] = margin_rate * per_purchase * _discounted_purchases(
-        fitted, summary, horizon_months, discount_rate)
+    h = histories
+    frame["retention"] = h.each(twelve_month_survival(fitted, h.x, h.tx, h.age))
+    frame["expected_purchases"] = h.each(fitted.expected_purchases(
+        horizon_months * DAYS_PER_MONTH, h.x, h.tx, h.age))
+    frame["clv"] = margin_rate * per_purchase * h.each(_discounted_purchases(
+        fitted, h, horizon_months, discount_rate))
     return Valuation(frame=frame, model=key, purchases=fitted, spend=spend,
                      independence=independence, comparison=comparison, passed_over=passed_over,
                      overdue_alive=overdue_alive, **common)

@@ -391,7 +391,7 @@ def summarise(
         end = pd.Timestamp(observation_period_end).to_period(freq).ordinal
     keep = ordinal <= end
     ordinal = ordinal[keep]
-    codes, customers = pd.factorize(ids[keep], sort=True)
+    codes, customers = occasions.customer_codes(transactions, keep, customer_id_col)
     start = int(ordinal.min()) if len(ordinal) else 0
     span = int(ordinal.max()) - start + 1 if len(ordinal) else 1
     if len(customers) * span >= 2**62:
@@ -456,10 +456,28 @@ def distinct_histories(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, n
     frequency, recency, T, counts : numpy.ndarray
         One entry per distinct history, in order of first appearance.
     """
-    columns = _columns(("frequency", "recency", "T"), (frequency, recency, T),
-                       "distinct_histories")
-    (x, tx, age), codes = _unique_rows(columns)
+    x, tx, age, codes = history_codes(frequency, recency, T)
     return x, tx, age, np.bincount(codes, minlength=len(x))
+
+
+def history_codes(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  np.ndarray]:
+    """The distinct ``(frequency, recency, T)`` histories and, per customer, which one is theirs.
+
+    A per-customer quantity (P(alive), expected purchases) is a function of the history alone:
+    computed once per distinct history and spread back with ``result[codes]``, it is the same
+    number for every customer, for a fraction of the work.
+
+    Returns
+    -------
+    frequency, recency, T : numpy.ndarray
+        One entry per distinct history, in order of first appearance.
+    codes : numpy.ndarray of int
+        For each customer, the position of their history in those arrays.
+    """
+    columns = _columns(("frequency", "recency", "T"), (frequency, recency, T), "history_codes")
+    (x, tx, age), codes = _unique_rows(columns)
+    return x, tx, age, codes
 
 
 def repeat_customers(summary: pd.DataFrame) -> pd.DataFrame:

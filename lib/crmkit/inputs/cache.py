@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from crmkit.inputs import occasions
 from crmkit.inputs.tabular import Dialect
 from crmkit.inputs.workspace import Workspace, _sha256_file
 from crmkit.settings.client import load_config
@@ -130,6 +131,9 @@ def load(client_dir: str | Path, run_dir: str | Path | None) -> Workspace | None
         _kept = None  # the frames of another run go before this one's are read
         frames = {name: pd.read_parquet(folder / f"{name}.parquet")
                   if name in manifest["tables"] else None for name in TABLES}
+        if frames.get("transactions") is not None:
+            # numbered once per kernel, not once per count (occasions.customer_codes)
+            occasions.with_customer_codes(frames["transactions"])
         _kept = (key, frames)
     sources = {file: Dialect(**{**d, "configured": frozenset(d["configured"]),
                                 "decimals": tuple(tuple(pair) for pair in d.get("decimals", ()))})
