@@ -70,13 +70,16 @@ def test_arrow_split_gives_what_pandas_gives(tmp_path, case):
 
 
 def test_arrow_split_is_taken_for_a_plain_export_and_left_for_blank_lines():
-    plain = tabular._split_by_arrow(b"id,a\nC1,1\nC2,\n", ",", 3)
+    def split(raw: bytes, lines: int):
+        return tabular._split_by_arrow(tabular._Bytes.trimmed(raw), ",", lines)
+
+    plain = split(b"id,a\nC1,1\nC2,\n", 3)
     assert plain is not None
     assert plain[0].tolist() == ["id", "C1", "C2"]
     assert plain[1].tolist() == ["a", "1", ""]  # an empty cell is "", never missing
     assert str(plain[1].dtype) == "str"
-    assert tabular._split_by_arrow(b"id,a\nC1,1\n\nC2,2", ",", 4) is None  # blank line
-    assert tabular._split_by_arrow(b"id,a\nC1,1,2\nC2,2", ",", 3) is None  # ragged row
+    assert split(b"id,a\nC1,1\n\nC2,2", 4) is None  # blank line
+    assert split(b"id,a\nC1,1,2\nC2,2", 3) is None  # ragged row
 
 
 # --------------------------------------------------------------------------------------------

@@ -396,11 +396,14 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
             configured.add("encoding")
 
     first_line = 1
+    skipped = _bom_bytes(raw, text) if encoding in ("utf-8", "utf-8-sig") else None
     match = re.match(r"[ \t]*sep=(.)[ \t]*\r?\n", text)  # Excel's "sep=;" first line
     if match:
         text = text[match.end():]
         first_line = 2
-    if not text.strip():
+        if skipped is not None:
+            skipped += len(match.group(0).encode("utf-8"))
+    if not text or text.isspace():  # (strip() would copy a gigabyte to say no)
         if not options.header:
             raise ReadError(Problem(name, "empty_file", problem_text("check_empty_file")))
         raise ReadError(Problem(name, "empty_file", problem_text("check_empty_no_header")))
@@ -413,28 +416,75 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
         separator = detect_separator(text)
     dialect = Dialect(encoding=encoding, separator=separator, configured=frozenset(configured))
     names = None if options.header else list(options.names or [])
-    header, data, lines, problems = _split(text, separator, name, first_line, names)
+    # UTF-8 text is its own bytes: the splitter reads them in the file's, not encoded anew
+    encoded = None if skipped is None else _Bytes.trimmed(raw, skipped)
+    header, data, lines, problems = _split(text, separator, name, first_line, names, encoded)
     return RawTable(file=name, header=header, data=data, lines=lines, dialect=dialect,
                     sha256=digest, problems=problems)
 
 
-def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | None = None
+def _bom_bytes(raw: bytes, text: str) -> int:
+    """How many bytes of byte-order marks lead ``raw`` but not ``text``, its UTF-8 decoding."""
+    in_raw = 0
+    while raw.startswith(codecs.BOM_UTF8, 3 * in_raw):
+        in_raw += 1
+    in_text = 0
+    while text.startswith("\ufeff", in_text):
+        in_text += 1
+    return 3 * (in_raw - in_text)
+
+
+@dataclass(frozen=True)
+class _Bytes:
+    """``raw[start:stop]`` without the copy: a file of a gigabyte is split where it was read."""
+
+    raw: bytes
+    start: int
+    stop: int
+
+    @classmethod
+    def trimmed(cls, raw: bytes, start: int = 0) -> _Bytes:
+        """``raw[start:]`` without its final line breaks (as ``rstrip(b"\r\n")``)."""
+        stop = len(raw)
+        while stop > start and raw[stop - 1] in b"\r\n":
+            stop -= 1
+        return cls(raw, start, stop)
+
+    def count(self, sub: bytes) -> int:
+        return self.raw.count(sub, self.start, self.stop)
+
+    def buffer(self) -> pa.Buffer:
+        return pa.py_buffer(self.raw).slice(self.start, self.stop - self.start)
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.raw, dtype=np.uint8, count=self.stop - self.start,
+                             offset=self.start)
+
+    def piece(self, start: int, stop: int) -> bytes:
+        return self.raw[self.start + start:self.start + stop]
+
+
+def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | None = None,
+           encoded: _Bytes | None = None
            ) -> tuple[list[str], pd.DataFrame, np.ndarray, ProblemList]:
     """Split text into a header and text columns, with the file line number of every row.
 
     ``names``: the column names of a file without a header line (its first line is data).
+    ``encoded``: ``text.rstrip("\r\n")`` in UTF-8, when the caller has it.
     """
-    body = text.rstrip("\r\n")
-    encoded = body.encode("utf-8")
-    n_lines = body.count("\n") + 1
+    if encoded is None:
+        encoded = _Bytes.trimmed(text.rstrip("\r\n").encode("utf-8"))
+    n_lines = encoded.count(b"\n") + 1
     frame = None
     record_lines = None
-    if body.count("\r") == body.count("\r\n"):  # lone CRs: let the csv module count lines
+    carriage_returns = encoded.count(b"\r")
+    if not carriage_returns or carriage_returns == encoded.count(b"\r\n"):
+        # (lone CRs: the csv module counts the lines)
         if sep != WHITESPACE:
             frame = _split_by_arrow(encoded, sep, n_lines)
         if frame is None:
             try:
-                frame = pd.read_csv(io.BytesIO(encoded),
+                frame = pd.read_csv(io.BytesIO(encoded.buffer()),
                                     sep=r"\s+" if sep == WHITESPACE else sep,
                                     header=None,
                                     dtype=str, keep_default_na=False, na_filter=False,
@@ -461,7 +511,8 @@ def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | N
         data = frame.iloc[1:].reset_index(drop=True)
         lines = record_lines[1:] + (first_line - 1)
     else:
-        header, rows, row_lines = _split_slowly(body, sep, name, first_line, problems, names)
+        header, rows, row_lines = _split_slowly(text.rstrip("\r\n"), sep, name, first_line,
+                                                problems, names)
         data = pd.DataFrame(rows, columns=range(len(header)), dtype=str) if rows else \
             pd.DataFrame({i: pd.Series([], dtype=str) for i in range(len(header))})
         lines = np.asarray(row_lines, dtype=np.int64)
@@ -469,7 +520,7 @@ def _split(text: str, sep: str, name: str, first_line: int, names: list[str] | N
     return header, data, lines, problems
 
 
-def _split_by_arrow(encoded: bytes, sep: str, n_lines: int) -> pd.DataFrame | None:
+def _split_by_arrow(encoded: _Bytes, sep: str, n_lines: int) -> pd.DataFrame | None:
     """Text columns by pyarrow's multithreaded CSV reader; None when it is not the exact answer.
 
     pyarrow splits a big export several times faster than pandas' C parser (it uses every core
@@ -484,7 +535,7 @@ def _split_by_arrow(encoded: bytes, sep: str, n_lines: int) -> pd.DataFrame | No
 
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(encoded),
+            encoded.buffer(),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True,
                                            block_size=16 << 20),
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True,
@@ -526,12 +577,12 @@ def _finish(header: list[str], data: pd.DataFrame, lines: np.ndarray
     return header, data, lines
 
 
-def _non_blank_lines(encoded: bytes, sep: str) -> np.ndarray:
+def _non_blank_lines(encoded: _Bytes, sep: str) -> np.ndarray:
     """1-based numbers of the lines holding more than whitespace.
 
     Only lines that start with whitespace (few, usually) are looked at one by one.
     """
-    data = np.frombuffer(encoded, dtype=np.uint8)
+    data = encoded.array()
     ends = np.flatnonzero(data == ord("\n"))
     starts = np.concatenate(([0], ends + 1))
     stops = np.concatenate((ends, [len(data)]))
@@ -541,7 +592,7 @@ def _non_blank_lines(encoded: bytes, sep: str) -> np.ndarray:
     first[filled] = data[starts[filled]]
     blank = np.zeros(len(starts), dtype=bool)
     for i in np.flatnonzero(np.isin(first, list(whitespace + b"\n"))):
-        blank[i] = not encoded[starts[i]:stops[i]].strip(whitespace)
+        blank[i] = not encoded.piece(starts[i], stops[i]).strip(whitespace)
     return np.flatnonzero(~blank).astype(np.int64) + 1
 
 
