@@ -9,6 +9,7 @@ from conftest import MINIMAL_CONFIG
 
 from crmkit.core.i18n import Formatter
 from crmkit.delivery import exports
+from crmkit.inputs import occasions
 from crmkit.planning import automation, plan
 from crmkit.settings.client import ClientConfig
 
@@ -49,6 +50,23 @@ def test_interest_declared_then_top_category_then_none():
     assert pd.isna(found.loc["C4", "interest"]) and found.loc["C4", "interest_source"] == "none"
     with pytest.raises(ValueError, match="interest attribute 'age'"):
         automation.interests(CUSTOMERS, attributes=ATTRIBUTES, attribute="age")
+
+
+def test_top_category_ties_go_to_the_first_alphabetically_with_or_without_numbering():
+    """C1 spent 40 on "toys" and 40 on "books" (after a return and padding spaces): a tie, so
+    "books"; C3 spent on "hats" only, C2 only a blank and a missing category: no interest."""
+    lines = pd.DataFrame({
+        "customer_id": ["C1", "C1", "C1", "C1", "C2", "C2", "C3"],
+        "date": pd.to_datetime(["2026-01-01"] * 7),
+        "amount": [50.0, -10.0, 25.0, 15.0, 30.0, 20.0, 5.0],
+        "category": ["toys", "toys ", " books", "books", "", None, "hats"]})
+    customers = pd.DataFrame({"customer_id": ["C1", "C2", "C3"]})
+    for frame in (lines, occasions.with_customer_codes(lines.copy())):
+        found = automation.interests(customers, transactions=frame).set_index("customer_id")
+        assert found["interest"].tolist()[0] == "books"
+        assert pd.isna(found.loc["C2", "interest"])
+        assert found.loc["C3", "interest"] == "hats"
+        assert found["interest_source"].tolist() == ["top_category", "none", "top_category"]
 
 
 def test_level1_counts_and_messages_in_both_languages():

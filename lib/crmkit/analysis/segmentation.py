@@ -19,6 +19,7 @@ from crmkit.analysis import retention, segment_maps, valuation, value
 from crmkit.analysis import rfm as rfm_mod
 from crmkit.analysis.segment_maps import OTHER
 from crmkit.core.i18n import catalogue, t
+from crmkit.inputs import occasions
 from crmkit.inputs.workspace import Workspace
 from crmkit.settings.client import ClientConfig
 
@@ -276,10 +277,11 @@ def year_on_year_migration(ws: Workspace, seg: Segmentation,
     if seg.method != "map":
         return None
     earlier = (pd.Timestamp(ws.as_of) - pd.DateOffset(years=1)).date()
-    before = ws.transactions[ws.transactions["date"] <= pd.Timestamp(earlier)]
-    if before["customer_id"].nunique() < MIN_MIGRATION_CUSTOMERS:
+    # rfm_table leaves out the lines after its date itself: no copy of the history as it was
+    before = (ws.transactions["date"] <= pd.Timestamp(earlier)).to_numpy(dtype=bool)
+    if len(occasions.customer_codes(ws.transactions, before)[1]) < MIN_MIGRATION_CUSTOMERS:
         return None
-    rfm = rfm_mod.rfm_table(before, earlier, frequency=settings.frequency,
+    rfm = rfm_mod.rfm_table(ws.transactions, earlier, frequency=settings.frequency,
                             gross_margin=config.assumptions.gross_margin)
     segment_map = segment_maps.from_settings(settings, workspace=ws.path)
     table = rfm_mod.rfm_scores(rfm) if segment_map.kind == "scores" else rfm

@@ -28,6 +28,7 @@ import pandas as pd
 
 from crmkit.core.i18n import Formatter, t
 from crmkit.core.problems import UserError
+from crmkit.inputs import occasions
 from crmkit.planning.levers import DEFAULT_COUPON_SHARE, LeverModel
 from crmkit.planning.schedule import Plan
 from crmkit.settings.project import AutomationSettings, project_settings
@@ -163,14 +164,7 @@ def interests(customers: pd.DataFrame, *, attributes: pd.DataFrame | None = None
         column = "category" if "category" in transactions.columns else (
             "product" if "product" in transactions.columns else None)
         if column is not None:
-            spend = (transactions.assign(customer_id=transactions["customer_id"].astype(str),
-                                         _item=transactions[column].astype("string").str.strip())
-                     .dropna(subset=["_item"]))
-            spend = spend[spend["_item"] != ""]
-            spend = spend.groupby(["customer_id", "_item"], as_index=False)["amount"].sum()
-            spend = spend[spend["amount"] > 0].sort_values(["customer_id", "amount", "_item"],
-                                                           ascending=[True, False, True])
-            top = spend.drop_duplicates("customer_id").set_index("customer_id")["_item"]
+            top = _top_items(transactions, column)
             missing = out["interest"].isna()
             found = out.loc[missing, "customer_id"].map(top)
             fill = found.notna()
@@ -178,6 +172,30 @@ def interests(customers: pd.DataFrame, *, attributes: pd.DataFrame | None = None
             out.loc[index, "interest"] = found[fill].astype(str)
             out.loc[index, "interest_source"] = f"top_{column}"
     return out
+
+
+def _top_items(transactions: pd.DataFrame, column: str) -> pd.Series:
+    """Each customer's item (of ``column``) with the largest positive net spend, ties going to
+    the first alphabetically; indexed by customer id as text.
+
+    Grouped on integer codes of customers and items rather than on their text: the sums are
+    pandas' own, in the lines' order, so they are the same to the last bit, in a fraction of
+    the time on ten million lines.
+    """
+    item = transactions[column].astype("string").str.strip()
+    keep = (item.notna() & (item != "")).to_numpy(dtype=bool)
+    customer, ids = occasions.customer_codes(transactions, keep)
+    item_code, items = pd.factorize(item[keep], sort=True)
+    amount = transactions["amount"].to_numpy(dtype=float)[keep]
+    width = max(len(items), 1)        # one int64 key per customer and item
+    spend = pd.Series(amount).groupby(customer * width + item_code).sum()
+    spend = spend[spend.to_numpy() > 0]
+    who, what = np.divmod(spend.index.to_numpy(), width)
+    best = np.lexsort((what, -spend.to_numpy(), who))      # by customer, most spent, item
+    first = best[np.r_[True, who[best][1:] != who[best][:-1]]] if len(best) else best
+    return pd.Series(np.asarray(items, dtype=object)[what[first]],
+                     index=pd.Index(ids.astype(str)[who[first]], name="customer_id"),
+                     name="_item")
 
 
 @dataclass
