@@ -202,3 +202,8 @@ def test_every_count_is_the_same_with_the_customers_numbered_once(lines, days):
         segments = pd.Series(["x", "y"], index=["A", "B"])
         pd.testing.assert_frame_equal(profiles.promotion_history(coded, segments),
                                       profiles.promotion_history(frame, segments))
+        people = pd.DataFrame({"customer_id": ["A", "B", "C"]})
+        for window in (1, 12):
+            # (repr: a rate of no one is NaN, which == would call different)
+            assert repr(context.indicators(people, coded, AS_OF, window_months=window)) == \
+                repr(context.indicators(people, frame, AS_OF, window_months=window))

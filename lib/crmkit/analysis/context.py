@@ -163,26 +163,39 @@ def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.da
       on) cover for less than :data:`MIN_COVERAGE` is None, named in ``not_covered``.
     """
     end = pd.Timestamp(as_of)
-    tx = transactions[transactions["date"] <= end]
-    occasions = orders(tx)
+    # only the columns an occasion is made of are copied (occasions.find)
+    needed = [c for c in ("customer_id", "date", "amount", occasions.ORDER_COLUMN,
+                          occasions.CUSTOMER_CODES) if c in transactions.columns]
+    tx = transactions.loc[(transactions["date"] <= end).to_numpy(dtype=bool), needed]
     start = _window_start(as_of, window_months)
     previous_start = _window_start(as_of, 2 * window_months)
 
-    per_customer = occasions.groupby("customer_id", observed=True).agg(
-        first=("date", "min"), last=("date", "max"), occasions=("date", "size"),
-        revenue=("amount", "sum"))
-    buyers = len(per_customer)
-    in_window = occasions[occasions["date"] > start]
-    in_previous = occasions[(occasions["date"] > previous_start) & (occasions["date"] <= start)]
-    active_ids = pd.Index(in_window["customer_id"].unique())
-    previous_ids = pd.Index(in_previous["customer_id"].unique())
-    new = int((per_customer["first"] > start).sum())
+    # The occasions (context.orders) as arrays on customer codes: sorted by customer, then
+    # date, so a customer's first and last are the ends of its run; revenue is pandas' own sum
+    # in the occasions' order, as a groupby of the table of occasions gives it.
+    found, ids = occasions.find(tx)
+    buyers = len(ids)
+    customer = found.customer
+    date = found.time.astype("datetime64[D]").astype("datetime64[ns]")
+    ends = np.flatnonzero(np.r_[customer[1:] != customer[:-1], True]) if len(customer) \
+        else np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, ends[:-1] + 1] if len(ends) else ends
+    first, last = date[starts], date[ends]
+    per_customer_occasions = np.bincount(customer, minlength=buyers)
+    revenue = pd.Series(found.amount).groupby(customer).sum().to_numpy()
+    in_window = date > start.to_datetime64()
+    in_previous = (date > previous_start.to_datetime64()) & ~in_window
+    active = np.bincount(customer[in_window], minlength=buyers) > 0
+    previous = np.bincount(customer[in_previous], minlength=buyers) > 0
+    active_customers = int(active.sum())
+    new = int((first > start.to_datetime64()).sum())
 
-    revenue_sorted = np.sort(per_customer["revenue"].to_numpy())[::-1]
+    revenue_sorted = np.sort(revenue)[::-1]
     top_n = max(1, int(np.ceil(0.2 * buyers))) if buyers else 0
     total_revenue = revenue_sorted.sum()
-    revenue_window = float(in_window["amount"].sum())
-    revenue_previous = float(in_previous["amount"].sum())
+    window_amounts = pd.Series(found.amount[in_window])
+    revenue_window = float(window_amounts.sum())
+    revenue_previous = float(pd.Series(found.amount[in_previous]).sum())
 
     top_two_box = None
     if survey is not None and len(survey):
@@ -195,15 +208,15 @@ def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.da
     coverage = {"window": window_coverage(data_start, start, end),
                 "previous_window": window_coverage(data_start, previous_start, start)}
     values = dict(
-        active_customers=int(len(active_ids)),
+        active_customers=active_customers,
         new_customers=new,
-        new_customer_rate=share(new, len(active_ids)),
-        lapse_rate=share(len(previous_ids.difference(active_ids)), len(previous_ids)),
+        new_customer_rate=share(new, active_customers),
+        lapse_rate=share(int((previous & ~active).sum()), int(previous.sum())),
         revenue_window=revenue_window,
         revenue_previous_window=revenue_previous,
         revenue_growth=share(revenue_window - revenue_previous, revenue_previous),
-        average_order_value=share(in_window["amount"].sum(), len(in_window)),
-        orders_per_active_customer=share(len(in_window), len(active_ids)),
+        average_order_value=share(window_amounts.sum(), len(window_amounts)),
+        orders_per_active_customer=share(len(window_amounts), active_customers),
     )
     not_covered = {}
     for key, windows in WINDOWS_NEEDED.items():
@@ -217,9 +230,9 @@ def indicators(customers: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.da
         window_months=window_months,
         customers=int(len(customers)),
         buyers=int(buyers),
-        repeat_rate=share((per_customer["occasions"] >= 2).sum(), buyers),
-        lapsed_share=share((per_customer["last"] < end - pd.Timedelta(days=lapse_days)).sum(),
-                           buyers),
+        repeat_rate=share((per_customer_occasions >= 2).sum(), buyers),
+        lapsed_share=share(
+            (last < (end - pd.Timedelta(days=lapse_days)).to_datetime64()).sum(), buyers),
         top20_revenue_share=share(revenue_sorted[:top_n].sum(), total_revenue),
         satisfaction_top_two_box=top_two_box,
         data_start=None if data_start is None else pd.Timestamp(data_start).date(),
