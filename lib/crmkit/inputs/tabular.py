@@ -416,7 +416,7 @@ def read_table(path: str | Path, options: CsvOptions | None = None,
         separator = detect_separator(text)
     dialect = Dialect(encoding=encoding, separator=separator, configured=frozenset(configured))
     names = None if options.header else list(options.names or [])
-    # UTF-8 text is its own bytes: the splitter reads them in the file's, not encoded anew
+    # UTF-8 text is its own bytes: the splitter reads the file's, rather than encoding anew
     encoded = None if skipped is None else _Bytes.trimmed(raw, skipped)
     header, data, lines, problems = _split(text, separator, name, first_line, names, encoded)
     return RawTable(file=name, header=header, data=data, lines=lines, dialect=dialect,
