@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmkit.analysis import segmentation
 from crmkit.delivery import steps as steps_module
 from crmkit.delivery.workbook import open_workbook
 from crmkit.inputs import cache
@@ -69,3 +70,62 @@ def test_a_workbook_opened_without_a_run_keeps_nothing(run):
     first = open_workbook(root, None, "en", section="relationships").steps
     assert open_workbook(root, None, "en", section="relationships").steps is not first
     assert steps_module._kept is None
+
+
+def test_the_indicators_are_counted_once_per_run_and_03_never_reads_the_transactions(run):
+    root, run_dir = run
+    context_book = open_workbook(root, run_dir, "en", section="context")
+    counted = context_book.steps.indicators
+    assert (run_dir / steps_module.INDICATORS).is_file()
+    steps_module.forget()  # the next workbook runs in another kernel: 02, which segments
+    segments = open_workbook(root, run_dir, "en", section="segments")
+    segmentation.save_table(segmentation.segment_customers(segments.ws, "en", segments.config),
+                            segments.table_path("customers"))
+    steps_module.forget()
+    later = open_workbook(root, run_dir, "en", section="relationships")
+    assert later.steps.economics is not None  # its verdicts serve 01's objective
+    assert repr(later.steps.indicators) == repr(counted)  # every figure, to the last bit
+    assert "transactions" not in later.ws.tables.read  # never loaded in this kernel
+    assert later.steps.objective.chosen == context_book.steps.objective.chosen
+
+
+def test_kept_indicators_of_another_window_are_not_used(run):
+    root, run_dir = run
+    twelve = open_workbook(root, run_dir, "en", section="context").steps.indicators
+    steps_module.forget()
+    config = root / "client.yaml"
+    config.write_text(config.read_text(encoding="utf-8")
+                      + "assumptions:\n  window_months: 6\n", encoding="utf-8")
+    six = open_workbook(root, run_dir, "en", section="context").steps.indicators
+    assert (twelve.window_months, six.window_months) == (12, 6)
+
+
+def test_a_finished_run_folder_is_never_written_to(run):
+    root, run_dir = run
+    (run_dir / "run.json").write_text("{}", encoding="utf-8")
+    assert open_workbook(root, run_dir, "en", section="context").steps.indicators.customers == 3
+    assert not (run_dir / steps_module.INDICATORS).exists()
+
+
+def test_kept_indicators_keep_nan_and_every_bit():
+    import dataclasses
+    import datetime as dt
+    import json
+    import math
+
+    from crmkit.analysis.context import Indicators
+
+    ind = Indicators(as_of=dt.date(2024, 3, 31), window_months=12, customers=3, buyers=3,
+                     active_customers=2, new_customers=None, new_customer_rate=None,
+                     repeat_rate=1 / 3, lapse_rate=0.1 + 0.2, lapsed_share=float("nan"),
+                     top20_revenue_share=2 / 7, revenue_window=165.75,
+                     revenue_previous_window=None, revenue_growth=None,
+                     average_order_value=55.25, orders_per_active_customer=1.5,
+                     satisfaction_top_two_box=None, data_start=dt.date(2024, 1, 5),
+                     coverage={"window": 0.25, "previous_window": 0.0},
+                     not_covered={"revenue_growth": "previous_window"})
+    back = Indicators.from_dict(json.loads(json.dumps(ind.as_dict(), allow_nan=True)))
+    assert math.isnan(back.lapsed_share)
+    assert dataclasses.replace(back, lapsed_share=0.0) == dataclasses.replace(ind,
+                                                                              lapsed_share=0.0)
+    assert back.lapse_rate == 0.1 + 0.2 and back.data_start == dt.date(2024, 1, 5)

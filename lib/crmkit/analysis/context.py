@@ -96,6 +96,16 @@ class Indicators:
         data["data_start"] = self.data_start.isoformat() if self.data_start else None
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Indicators:
+        """The indicators of :meth:`as_dict` (through JSON written with NaN allowed: each float
+        comes back to the last bit)."""
+        data = dict(data)
+        data["as_of"] = dt.date.fromisoformat(data["as_of"])
+        if data["data_start"] is not None:
+            data["data_start"] = dt.date.fromisoformat(data["data_start"])
+        return cls(**data)
+
 
 def known(value) -> bool:
     """True when an indicator has a value: not None (window not covered) and not NaN."""
@@ -289,7 +299,8 @@ def coverage_note(ind: Indicators, lang: str, fmt) -> str | None:
 
 def monthly_activity(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Revenue, active, new and returning customers per calendar month up to ``as_of``."""
-    tx = transactions[transactions["date"] <= pd.Timestamp(as_of)]
+    keep = transactions["date"] <= pd.Timestamp(as_of)
+    tx = transactions if keep.all() else transactions[keep]  # most often no line is after it
     occasions = orders(tx)
     first = occasions.groupby("customer_id", observed=True)["date"].transform("min")
     occasions = occasions.assign(month=occasions["date"].dt.to_period("M"),

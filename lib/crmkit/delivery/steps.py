@@ -11,11 +11,16 @@ after the other in one kernel (03 then 04) share the object (:meth:`Steps.of`), 
 compute again the cost to serve 03 computed. Across kernels, the per-customer table of
 workbook 02 is shared through the run folder (``tables/customers.parquet``) and the validated
 inputs through ``inputs/`` (:mod:`crmkit.inputs.cache`), so no kernel re-segments or re-parses
-the CSV files.
+the CSV files. Workbook 01's indicators, which the objective of every later chapter rests on,
+are kept in ``tables/indicators.json`` by the first workbook of the run that computes them: the
+other kernels read them instead of counting ten million lines again, and workbooks 03 and 04
+never load the transactions.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +35,10 @@ from crmkit.inputs.workspace import Workspace
 from crmkit.relationships import cost_benefit, cost_to_serve, inventory, questions, scenarios
 from crmkit.settings.client import ClientConfig
 
-__all__ = ["Steps", "forget"]
+__all__ = ["INDICATORS", "Steps", "forget"]
+
+#: Where a run keeps workbook 01's indicators for the later workbooks (:attr:`Steps.indicators`).
+INDICATORS = "tables/indicators.json"
 
 
 @dataclass
@@ -77,8 +85,8 @@ class Steps:
         global _kept
         last = _kept
         if (wb.run_dir is not None and last is not None and last.run_dir == wb.run_dir
-                and last.lang == wb.lang and last.ws.customers is wb.ws.customers
-                and last.ws.transactions is wb.ws.transactions and last.config == wb.config):
+                and last.lang == wb.lang and inputs_cache.same_tables(last.ws, wb.ws)
+                and last.config == wb.config):
             return last
         steps = cls(wb.ws, wb.lang, wb.run_dir)
         _kept = steps if wb.run_dir is not None else None
@@ -151,9 +159,24 @@ class Steps:
     def indicators(self) -> Any:
 
         a = self.config.assumptions
-        return context.indicators(self.ws.customers, self.ws.transactions, self.ws.as_of,
-                                  window_months=a.window_months, lapse_days=a.lapse_days,
-                                  survey=self.ws.survey)
+        over = {"as_of": self.ws.as_of.isoformat(), "window_months": a.window_months,
+                "lapse_days": a.lapse_days}
+        kept = None if self.run_dir is None else Path(self.run_dir) / INDICATORS
+        if kept is not None and kept.is_file():
+            saved = json.loads(kept.read_text(encoding="utf-8"))
+            if saved["over"] == over:  # the same window of the same inputs
+                return context.Indicators.from_dict(saved["indicators"])
+        found = context.indicators(self.ws.customers, self.ws.transactions, self.ws.as_of,
+                                   window_months=a.window_months, lapse_days=a.lapse_days,
+                                   survey=self.ws.survey)
+        if kept is not None and not (Path(self.run_dir) / "run.json").exists():
+            # a run being made (a finished one, with its run.json, is never written to)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            staged = kept.with_name(f".{kept.name}.{os.getpid()}")
+            staged.write_text(json.dumps({"over": over, "indicators": found.as_dict()},
+                                         allow_nan=True), encoding="utf-8")  # NaN stays NaN
+            os.replace(staged, kept)  # whole or not at all, whichever kernel writes it first
+        return found
 
     @cached_property
     def objective(self) -> Any:
