@@ -84,7 +84,9 @@ def _line_positions(transactions: pd.DataFrame, ids: pd.Index) -> np.ndarray:
 def _before(transactions: pd.DataFrame, as_of: DateLike | None) -> pd.DataFrame:
     if as_of is None:
         return transactions
-    return transactions[transactions["date"] <= as_timestamp(as_of)]
+    keep = transactions["date"] <= as_timestamp(as_of)
+    # as_of is most often the last date: no copy of every line (a gigabyte on a big client)
+    return transactions if keep.all() else transactions[keep]
 
 
 def _window_start(as_of: DateLike, months: int) -> pd.Timestamp:
@@ -474,15 +476,16 @@ def promotion_history(transactions: pd.DataFrame, segments: Any, *,
     k = len(labels)
     position = _line_positions(tx, ids)
     amount = tx["amount"].to_numpy(dtype=np.float64)
-    promoted = _promoted(tx)
     # Purchase lines only (0 or more): grouped, they are exactly the purchase occasions of
     # crmkit.inputs.occasions (orders, or customer-days), a promoted one having a promoted line.
     keep = (position >= 0) & (amount >= 0)
     keep &= np.where(position >= 0, codes[np.clip(position, 0, None)], -1) >= 0
-    pos, day = position[keep], day_numbers(tx["date"])[keep]
-    promo, spend = promoted[keep], amount[keep]
+    pos, spend = position[keep], amount[keep]
+    del position, amount  # line-long: not held through the grouping (a big client's memory)
+    promo, day = _promoted(tx)[keep], day_numbers(tx["date"])[keep]
     orders_of_line = (tx[occasions.ORDER_COLUMN].to_numpy()[keep]
                       if occasions.ORDER_COLUMN in tx.columns else None)
+    del keep
     found = occasions.group(pos, day, spend, orders_of_line)
     occasion_promo = np.bincount(found.of_line, weights=promo, minlength=len(found)) > 0
     occasion_segment = codes[found.customer]

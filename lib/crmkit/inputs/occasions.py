@@ -156,12 +156,15 @@ def group(customer: np.ndarray, time: np.ndarray, amount: np.ndarray | None = No
     -------
     Occasions
     """
+    # The line-long temporaries are dropped as soon as they are used: on ten million lines each
+    # is 90 MB, and a dozen of them held at once were a gigabyte of a workbook's peak memory.
     customer = np.asarray(customer, dtype=np.int64)
-    time = np.asarray(time, dtype=np.int64)
     n = len(customer)
     values = (np.zeros(n) if amount is None else np.asarray(amount, dtype=np.float64))
-    start = int(time.min()) if n else 0
-    offset = time - start
+    offset = np.asarray(time, dtype=np.int64)
+    start = int(offset.min()) if n else 0
+    offset = offset - start
+    time_span = int(offset.max()) + 1 if n else 1
     order_code = np.full(n, -1, dtype=np.int64)
     if orders is not None and n:
         ids = pd.Series(np.asarray(orders, dtype=object))
@@ -169,35 +172,44 @@ def group(customer: np.ndarray, time: np.ndarray, amount: np.ndarray | None = No
         blank = ids.isna() | (text == "")
         codes, _ = pd.factorize(text.where(~blank))  # a blank id gets -1
         order_code = np.where(blank.to_numpy(), -1, codes).astype(np.int64)
+        del ids, text, blank, codes
     by_order = bool((order_code >= 0).any())
     n_orders = int(order_code.max()) + 1 if by_order else 0
     # One int64 key per line: the customer, then its order, or (past the orders) its time.
-    span = n_orders + (int(offset.max()) + 1 if n else 1)
+    span = n_orders + time_span
     if (int(customer.max()) + 1 if n else 1) * span >= 2**62:
         raise ValueError("occasions: too many customers, orders and periods for one key")
-    sub = np.where(order_code >= 0, order_code, n_orders + offset)
-    key = customer * span + sub
+    key = np.where(order_code >= 0, order_code, n_orders + offset)
+    del order_code
+    key += customer * span
     # Grouping needs no stable order: min, max and sum do not depend on it.
     by_key = np.argsort(key)
     sorted_key = key[by_key]
+    del key
     if not n:
         empty = np.zeros(0, dtype=np.int64)
         return Occasions(of_line=empty, customer=empty, time=empty, amount=np.zeros(0),
                          purchase=np.zeros(0, dtype=bool), by_order=by_order)
-    new_group = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    new_group = np.empty(n, dtype=bool)
+    new_group[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_group[1:])
     starts = np.flatnonzero(new_group)
-    occasion_of_sorted = np.cumsum(new_group) - 1
+    occasion_of_sorted = np.cumsum(new_group, dtype=np.int64)
+    occasion_of_sorted -= 1
+    del new_group
     occ_customer = sorted_key[starts] // span
+    del sorted_key
     occ_time = np.minimum.reduceat(offset[by_key], starts)
+    del offset
     sorted_values = values[by_key]
     occ_amount = np.add.reduceat(sorted_values, starts)
     occ_purchase = (np.maximum.reduceat(sorted_values, starts) >= 0 if amount is not None
                     else np.ones(len(starts), dtype=bool))
+    del sorted_values
     of_line = np.empty(n, dtype=np.int64)
     if by_order:
         # Orders are numbered as they appear, not in time: sort the occasions by customer, then
         # time (one int64 key; ties keep their order).
-        time_span = int(offset.max()) + 1
         chronological = np.argsort(occ_customer * time_span + occ_time, kind="stable")
         rank = np.empty(len(starts), dtype=np.int64)
         rank[chronological] = np.arange(len(starts))
