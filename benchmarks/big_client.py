@@ -16,8 +16,12 @@ three years, so the default of 1,000,000 customers is about 11.7 million transac
 
 Then ``crmkit run WORKSPACE --out OUT`` runs as a child process while this script samples, every
 0.2 s, the resident memory of the run's whole process tree (the CLI, the workbook kernels, the
-PDF printer): the peak of that sum is the figure to hold against the 6 GB target (an upper bound:
-pages the processes share are counted once per process). The per-stage timings come from the
+PDF printer), two ways: the sum of each process's resident set (an upper bound: pages the
+processes share, the libraries every kernel maps and Chromium's shared memory, are counted once
+per process), and the sum of each process's proportional set size (PSS, from
+``/proc/PID/smaps_rollup``: a shared page is split between the processes sharing it, so the sum
+is the memory the run takes from the machine). Both peaks are printed against the 6 GB target
+(6 GB = 5.59 GiB). The per-stage timings come from the
 run folder's ``run.json``; the loading stage (validate the workspace, write ``RUN_DIR/inputs/``)
 is the time before the first kernel starts.
 
@@ -59,34 +63,38 @@ def make_workspace(folder: Path, profile: str, customers: int, years: float, see
     return path
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and all its descendants."""
-    total = 0
+def tree_memory(process: psutil.Process) -> tuple[int, int]:
+    """(resident bytes, proportional bytes) of a process and all its descendants, summed."""
+    rss = pss = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            info = member.memory_full_info()
         except psutil.Error:
-            pass
-    return total
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)  # no PSS outside Linux: the upper bound
+    return rss, pss
 
 
-def run_measured(workspace: Path, out: Path) -> tuple[int, float, int, float | None]:
-    """Run ``crmkit run`` and sample its process tree; (exit code, seconds, peak bytes, t_kernel).
+def run_measured(workspace: Path, out: Path) -> tuple[int, float, tuple[int, int], float | None]:
+    """Run ``crmkit run`` and sample its process tree.
 
-    ``t_kernel`` is when the first workbook kernel appeared (seconds after the start): the
-    loading stage before it is not in ``run.json``.
+    Returns (exit code, seconds, (peak RSS sum, peak PSS sum) in bytes, t_kernel): ``t_kernel``
+    is when the first workbook kernel appeared (seconds after the start): the loading stage
+    before it is not in ``run.json``.
     """
     started = time.perf_counter()
     child = subprocess.Popen([str(CRMKIT), "run", str(workspace), "--out", str(out)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     process = psutil.Process(child.pid)
-    peak, first_kernel = 0, None
+    peak, peak_pss, first_kernel = 0, 0, None
     while child.poll() is None:
-        peak = max(peak, tree_rss(process))
+        rss, pss = tree_memory(process)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         if first_kernel is None:
             try:
                 names = [" ".join(p.cmdline()) for p in process.children(recursive=True)]
@@ -99,7 +107,7 @@ def run_measured(workspace: Path, out: Path) -> tuple[int, float, int, float | N
     output = child.stdout.read() if child.stdout else ""
     if child.returncode:
         print(output[-4000:])
-    return child.returncode, seconds, peak, first_kernel
+    return child.returncode, seconds, (peak, peak_pss), first_kernel
 
 
 def baselines(workspace: Path) -> dict[str, float]:
@@ -159,7 +167,8 @@ def main() -> int:
         segments = json.loads(results.read_text()).get("segments", {}) if results else {}
 
     print(f"\ncrmkit run: exit {code}, {seconds:.1f} s wall, peak memory of the process tree "
-          f"{peak / 2**30:.2f} GiB (target: 90 s, 6 GB)")
+          f"{peak[1] / 2**30:.2f} GiB PSS, {peak[0] / 2**30:.2f} GiB summing each process's RSS "
+          "(target: 90 s, 6 GB = 5.59 GiB)")
     if first_kernel is not None:
         print(f"  {'inputs (load, validate, cache)':<34} {first_kernel:7.1f} s  (until the first "
               "kernel; includes starting it)")
