@@ -14,7 +14,7 @@ settings object is not stored).
 
 Each table is read from its Parquet file the first time a workbook asks for it
 (:class:`RunWorkspace`): workbooks 03 and 04 never look at the transactions, which are most of
-a big client's memory (about 1.6 GB in a kernel for 11.7M lines, with their customer numbering),
+a big client's memory (1.1 GiB more in a kernel for 11.7M lines, with their customer numbering),
 so their kernel never holds them.
 """
 
