@@ -207,3 +207,13 @@ def test_every_count_is_the_same_with_the_customers_numbered_once(lines, days):
             # (repr: a rate of no one is NaN, which == would call different)
             assert repr(context.indicators(people, coded, AS_OF, window_months=window)) == \
                 repr(context.indicators(people, frame, AS_OF, window_months=window))
+
+
+def test_up_to_copies_nothing_when_no_line_is_later():
+    tx = pd.DataFrame({"customer_id": ["A", "B", "A"],
+                       "date": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-03-01"]),
+                       "amount": [10.0, 20.0, 30.0]})
+    assert occasions.up_to(tx, pd.Timestamp("2024-03-01")) is tx
+    earlier = occasions.up_to(tx, pd.Timestamp("2024-02-01"))
+    pd.testing.assert_frame_equal(earlier, tx[tx["date"] <= pd.Timestamp("2024-02-01")])
+    assert list(earlier.index) == [0, 1]

@@ -299,18 +299,17 @@ def coverage_note(ind: Indicators, lang: str, fmt) -> str | None:
 
 def monthly_activity(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Revenue, active, new and returning customers per calendar month up to ``as_of``."""
-    keep = transactions["date"] <= pd.Timestamp(as_of)
-    tx = transactions if keep.all() else transactions[keep]  # most often no line is after it
-    occasions = orders(tx)
-    first = occasions.groupby("customer_id", observed=True)["date"].transform("min")
-    occasions = occasions.assign(month=occasions["date"].dt.to_period("M"),
-                                 first_month=first.dt.to_period("M"))
-    occasions["is_new"] = occasions["month"] == occasions["first_month"]
-    grouped = occasions.groupby("month")
+    tx = occasions.up_to(transactions, pd.Timestamp(as_of))
+    bought = orders(tx)
+    first = bought.groupby("customer_id", observed=True)["date"].transform("min")
+    bought = bought.assign(month=bought["date"].dt.to_period("M"),
+                           first_month=first.dt.to_period("M"))
+    bought["is_new"] = bought["month"] == bought["first_month"]
+    grouped = bought.groupby("month")
     monthly = pd.DataFrame({
         "revenue": grouped["amount"].sum(),
         "active_customers": grouped["customer_id"].nunique(),
-        "new_customers": occasions[occasions["is_new"]].groupby("month")["customer_id"].nunique(),
+        "new_customers": bought[bought["is_new"]].groupby("month")["customer_id"].nunique(),
     }).fillna({"new_customers": 0})
     monthly["returning_customers"] = monthly["active_customers"] - monthly["new_customers"]
     monthly.index = monthly.index.to_timestamp()

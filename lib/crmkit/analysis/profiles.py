@@ -84,9 +84,7 @@ def _line_positions(transactions: pd.DataFrame, ids: pd.Index) -> np.ndarray:
 def _before(transactions: pd.DataFrame, as_of: DateLike | None) -> pd.DataFrame:
     if as_of is None:
         return transactions
-    keep = transactions["date"] <= as_timestamp(as_of)
-    # as_of is most often the last date: no copy of every line (a gigabyte on a big client)
-    return transactions if keep.all() else transactions[keep]
+    return occasions.up_to(transactions, as_timestamp(as_of))
 
 
 def _window_start(as_of: DateLike, months: int) -> pd.Timestamp:

@@ -175,7 +175,7 @@ def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = No
     config = config or ws.config
     settings = config.segmentation
     assumptions = config.assumptions
-    tx = ws.transactions[ws.transactions["date"] <= pd.Timestamp(ws.as_of)]
+    tx = occasions.up_to(ws.transactions, pd.Timestamp(ws.as_of))
 
     margin = rfm_mod.line_margin(tx, assumptions.gross_margin)
     rfm = rfm_mod.rfm_table(tx, ws.as_of, frequency=settings.frequency,

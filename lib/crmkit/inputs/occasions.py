@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CUSTOMER_CODES", "ORDER_COLUMN", "Occasions", "customer_codes", "day_numbers",
-           "find", "frame", "group", "purchase_counts", "with_customer_codes"]
+           "find", "frame", "group", "purchase_counts", "up_to", "with_customer_codes"]
 
 #: The canonical column that makes an occasion one order.
 ORDER_COLUMN = "order_id"
@@ -126,6 +126,16 @@ class Occasions:
     def purchases_per_customer(self, customers: int) -> np.ndarray:
         """Number of purchase occasions of each customer code ``0 .. customers - 1``."""
         return np.bincount(self.customer[self.purchase], minlength=customers)
+
+
+def up_to(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The lines dated on or before ``cutoff``: ``transactions`` itself when none is later.
+
+    The analysis date is most often the last date of the log, and a filtered copy of every line
+    is a gigabyte on a big client. The caller must not change the frame it gets in place.
+    """
+    keep = transactions["date"] <= cutoff
+    return transactions if keep.all() else transactions[keep]
 
 
 def day_numbers(dates: pd.Series) -> np.ndarray:
