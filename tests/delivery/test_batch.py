@@ -29,6 +29,7 @@ from crmkit.core.i18n import Formatter, t
 from crmkit.delivery import portfolio
 from crmkit.delivery.batch import CRASH_ENV, _how, find_workspaces, run_one
 from crmkit.delivery.cli import main
+from crmkit.delivery.pdf import BROWSER_ENV
 from crmkit.delivery.runner import FAIL_ENV, latest_run, unchanged_run
 from crmkit.inputs.workspace import load_workspace
 
@@ -344,6 +345,7 @@ def test_batch_of_four_then_resume(tmp_path, monkeypatch, capsys):
     shutil.copytree(DEMO / "retail", clients / "failing")
     _invalid(clients / "broken")
     monkeypatch.setenv(FAIL_ENV, "failing")  # its first workbook fails (exit 1)
+    monkeypatch.setenv(BROWSER_ENV, "none")  # the PDF is not the batch's: 5 s of CPU a run
     args = ["batch", str(clients), "--out", str(reports), "--workers", "2"]
 
     assert main(args) == 1
@@ -354,6 +356,7 @@ def test_batch_of_four_then_resume(tmp_path, monkeypatch, capsys):
         (run,) = _runs(reports, slug)
         folder = reports / slug / run
         assert (folder / "report.html").is_file() and (folder / "run.json").is_file()
+        assert not (folder / "report.pdf").exists()  # the setting reached the workers' runs
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         assert results["implementation"]["decision"] in ("go", "go_with_conditions", "no_go")
     (kept,) = _runs(reports, "failing")

@@ -137,6 +137,39 @@ def test_no_chromium_gives_none_and_a_notice(tmp_path, monkeypatch):
         assert "report.pdf" in notice and "Chromium" in notice and "\n" not in notice
 
 
+def test_crmkit_chromium_names_the_browser_or_turns_the_pdf_off(tmp_path, monkeypatch):
+    from crmkit.delivery import runner
+
+    own = tmp_path / "bin" / "my-chrome"
+    own.parent.mkdir()
+    own.write_text("#!/bin/sh\n", encoding="utf-8")
+    own.chmod(0o755)
+    (tmp_path / "report.html").write_text("<html></html>", encoding="utf-8")
+    monkeypatch.setattr(pdf, "CANDIDATES", ("/bin/sh",))  # found, were the setting not there
+    monkeypatch.setenv(pdf.BROWSER_ENV, str(own))
+    assert pdf.chromium_path() == str(own)
+    monkeypatch.setenv("PATH", f"{own.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv(pdf.BROWSER_ENV, "my-chrome")  # a program on PATH
+    assert pdf.chromium_path() == str(own)
+
+    monkeypatch.setenv(pdf.BROWSER_ENV, " None ")
+    assert pdf.chromium_path() is None
+    assert runner._print_pdf(tmp_path, "en") == (
+        "report.pdf not written: CRMKIT_CHROMIUM=none turns the PDF off; report.html is complete.")
+    assert "CRMKIT_CHROMIUM=none desactiva el PDF" in runner._print_pdf(tmp_path, "es")
+    assert not (tmp_path / "report.pdf").exists()
+
+    own.chmod(0o644)  # there, but not a program
+    for named in (str(own), "/opt/google/chrome/chrome", "no-such-browser-xyz"):
+        monkeypatch.setenv(pdf.BROWSER_ENV, named)
+        assert pdf.chromium_path() is None, named
+        assert runner._print_pdf(tmp_path, "en") == (
+            f"report.pdf not written: CRMKIT_CHROMIUM names '{named}', which is not a program "
+            "on this machine (expected the path of Chromium or Chrome, or none); report.html "
+            "is complete.")
+    assert runner._printer() is None  # and no browser is got ready for nothing
+
+
 def _fake_browser(tmp_path, body: str):
     script = tmp_path / "fake-chromium"
     script.write_text("#!/bin/sh\n" + body + "\n", encoding="utf-8")

@@ -32,8 +32,13 @@ RETAIL = paths.DEMO_CLIENTS / "retail"
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_pack_in_each_language(tmp_path, lang):
-    pack = write_pack(tmp_path / "pack", lang, pdf=False)
+def test_pack_in_each_language(tmp_path, lang, monkeypatch, capsys):
+    monkeypatch.setenv("CRMKIT_CHROMIUM", "none")  # the guide's PDF asked for, and turned off
+    pack = write_pack(tmp_path / "pack", lang, pdf=True)
+    assert not (pack / "guide.pdf").exists()
+    assert {"en": "guide.pdf not written: CRMKIT_CHROMIUM=none turns the PDF off; guide.md is",
+            "es": "No se ha generado guide.pdf: CRMKIT_CHROMIUM=none desactiva el PDF; guide.md"
+            }[lang] in capsys.readouterr().out
     names = sorted(exercise_names().values())
     assert sorted(p.name for p in (pack / "exercises").iterdir()) == names
     assert sorted(p.name for p in (pack / "answers").iterdir()) == names

@@ -22,6 +22,11 @@ pytestmark = pytest.mark.slow
 DEMOS = ["retail", "bank", "telecom"]
 
 
+#: For the runs made here to check something else than the PDF: the shared runs print theirs, and
+#: a print is about 5 s of Chromium's CPU (tests/delivery/test_pdf.py covers the setting).
+NO_PDF = {pdf.BROWSER_ENV: "none"}
+
+
 def crmkit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return crmkit_cli(*args, env=env, timeout=600)
 
@@ -135,7 +140,7 @@ def test_language_flag_overrides_the_clients_language(tmp_path):
     home = small_home(tmp_path)
     shutil.copy(paths.WORKBOOKS / "01_context.ipynb", home / "workbooks")
     result = crmkit("run", str(paths.DEMO_CLIENTS / "bank"), "--out", str(tmp_path / "out"),
-                    "--language", "en", "--quiet", env={"CRMKIT_HOME": str(home)})
+                    "--language", "en", "--quiet", env={"CRMKIT_HOME": str(home), **NO_PDF})
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip()).parent
     assert json.loads((folder / "run.json").read_text())["language"] == "en"
@@ -174,14 +179,14 @@ def test_a_failing_workbook_exits_1_keeps_its_notebook_and_spares_earlier_runs(
     client = make_workspace()
     out = tmp_path / "out"
     good = crmkit("run", str(client), "--out", str(out), "--quiet",
-                  env={"CRMKIT_HOME": str(home)})
+                  env={"CRMKIT_HOME": str(home), **NO_PDF})
     assert good.returncode == 0, good.stderr
     earlier = Path(good.stdout.strip()).parent
     before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
 
     add_workbook(home, "99_broken.ipynb", "raise RuntimeError('the margin table is empty')")
     result = crmkit("run", str(client), "--out", str(out), "--quiet",
-                    env={"CRMKIT_HOME": str(home)})
+                    env={"CRMKIT_HOME": str(home), **NO_PDF})
     assert result.returncode == 1
     assert "99_broken.ipynb" in result.stderr and "cell [3]" in result.stderr
     assert "RuntimeError: the margin table is empty" in result.stderr
@@ -217,9 +222,10 @@ def test_a_client_whose_customers_all_bought_once_still_gets_a_report(tmp_path):
     raw[raw["date"] == first_day].to_csv(client / "transactions.csv", index=False)
     for optional in ("interactions.csv", "survey.csv"):
         (client / optional).unlink()
-    done = crmkit_cli("run", client, "--out", tmp_path / "reports", "--quiet")
+    done = crmkit_cli("run", client, "--out", tmp_path / "reports", "--quiet", env=NO_PDF)
     assert done.returncode == 0, done.stderr
     folder = Path(done.stdout.strip().splitlines()[-1]).parent
+    assert not (folder / "report.pdf").exists() and "CRMKIT_CHROMIUM=none" in done.stderr
     results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     model = results["segments"]["value_model"]
     assert model["model"] == "historical" and model["fallback"] == "no_repeat_buyers"

@@ -32,8 +32,12 @@ and looks for the chart's colours). ``static_charts=True`` is a fallback for a b
 print a chart before plotly has drawn it: every chart is first replaced by a static SVG image of it
 (``Plotly.toImage``). ``report.html`` itself is never modified.
 
-When no Chromium is installed, :func:`print_pdf` returns None and the caller prints the one-line
-notice ``t("pdf_unavailable", lang)``; a browser that fails or hangs is stopped after ``timeout``
+The browser is the first of :data:`CANDIDATES` found, unless ``CRMKIT_CHROMIUM``
+(:data:`BROWSER_ENV`) names one: a path or a program on PATH, for a Chrome that is not where Linux
+puts it (on macOS, ``/Applications/Google Chrome.app/Contents/MacOS/Google Chrome``), or ``none``
+for no PDF (a batch server whose consultants read report.html). When there is no browser,
+:func:`print_pdf` returns None and the caller prints the one-line notice
+:func:`missing_notice` gives; a browser that fails or hangs is stopped after ``timeout``
 seconds and also gives None, with the reason logged — never a traceback.
 
 The protocol client is hand-written (about sixty lines: JSON messages ended by a NUL byte, read
@@ -56,14 +60,17 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "PRINT_HEIGHT", "PRINT_SCRIPT", "STATIC_CHARTS_SCRIPT", "Printer",
-           "chromium_command", "chromium_path", "print_pdf"]
+__all__ = ["BROWSER_ENV", "CANDIDATES", "PRINT_HEIGHT", "PRINT_SCRIPT", "STATIC_CHARTS_SCRIPT",
+           "Printer", "chromium_command", "chromium_path", "missing_notice", "print_pdf"]
 
 log = logging.getLogger(__name__)
 
 #: Browsers looked for, in order: Debian's Chromium first, then names on PATH.
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome",
               "google-chrome-stable")
+#: Environment variable naming the browser to print with instead (a path or a program on PATH),
+#: or ``none`` for no PDF.
+BROWSER_ENV = "CRMKIT_CHROMIUM"
 
 #: The plotting area of a chart is printed this much lower than on screen, but not below
 #: PRINT_MIN_PLOT pixels; titles, tick labels and the legend keep their size and room. The plotting
@@ -130,17 +137,42 @@ class PrintFailed(Exception):
     """The browser failed, hung or answered with an error; the message says which."""
 
 
+def _executable(candidate: str) -> str | None:
+    if os.path.isabs(candidate):
+        return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
+    return shutil.which(candidate)
+
+
 def chromium_path() -> str | None:
-    """The Chromium (or Chrome) executable to print with, or None when none is installed."""
+    """The Chromium (or Chrome) executable to print with, or None when there is none.
+
+    ``CRMKIT_CHROMIUM`` (:data:`BROWSER_ENV`), when set, decides alone: the browser it names, or
+    None when it says ``none`` or names no program here (:func:`missing_notice` says which).
+    """
+    chosen = os.environ.get(BROWSER_ENV, "").strip()
+    if chosen:
+        return None if chosen.lower() == "none" else _executable(chosen)
     for candidate in CANDIDATES:
-        if os.path.isabs(candidate):
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-            continue
-        found = shutil.which(candidate)
+        found = _executable(candidate)
         if found:
             return found
     return None
+
+
+def missing_notice(lang: str, unavailable: str = "pdf_unavailable", pdf: str = "report.pdf",
+                   whole: str = "report.html") -> str:
+    """The one line that says why ``pdf`` was not written when :func:`chromium_path` found no
+    browser: the message ``unavailable`` when none is installed; else that ``CRMKIT_CHROMIUM``
+    says ``none``, or names no program here."""
+    from crmkit.core.i18n import t
+
+    chosen = os.environ.get(BROWSER_ENV, "").strip()
+    if not chosen:
+        return t(unavailable, lang)
+    if chosen.lower() == "none":
+        return t("pdf_switched_off", lang, pdf=pdf, whole=whole, variable=BROWSER_ENV)
+    return t("pdf_browser_missing", lang, pdf=pdf, whole=whole, variable=BROWSER_ENV,
+             browser=chosen)
 
 
 def chromium_command(chromium: str, profile: Path) -> list[str]:

@@ -548,10 +548,10 @@ def _printer():
 
 def _print_pdf(staging: Path, lang: str, printer=None) -> str | None:
     """Print ``report.pdf`` beside ``report.html``; the notice to show when it was not written."""
-    from crmkit.delivery.pdf import chromium_path, print_pdf
+    from crmkit.delivery.pdf import chromium_path, missing_notice, print_pdf
 
     if chromium_path() is None:
-        return t("pdf_unavailable", lang)
+        return missing_notice(lang)
     if print_pdf(staging / "report.html", staging / "report.pdf", printer=printer) is None:
         return t("pdf_failed", lang)
     return None

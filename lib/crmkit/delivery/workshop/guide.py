@@ -88,8 +88,11 @@ def write_guide(pack_dir: Path, lang: str, cases: list[str], exercises: list[dic
     guide = pack_dir / "guide.md"
     guide.write_text(text, encoding="utf-8")
     if pdf:
-        from crmkit.delivery.pdf import print_pdf
+        from crmkit.delivery.pdf import chromium_path, missing_notice, print_pdf
 
+        if chromium_path() is None:
+            print(missing_notice(lang, "ws_guide_pdf_unavailable", "guide.pdf", "guide.md"))
+            return guide
         page = pack_dir / ".guide.html"
         page.write_text(markdown_html(text, text.splitlines()[0].lstrip("# ")), encoding="utf-8")
         try:
