@@ -97,7 +97,9 @@ def test_a_class_with_good_wrong_broken_endless_and_curious_notebooks(pack, tmp_
         (subs / name).mkdir()
         nbformat.write(nb, subs / name / EXERCISE)
 
-    limits = grading.Limits(cell=30, notebook=90, total=420)
+    # a cell of the exercise takes 2 s at most on this machine class; the endless one holds a
+    # core until the cell limit stops it, so the limit is kept short
+    limits = grading.Limits(cell=12, notebook=90, total=420)
     start = time.monotonic()
     args = argparse.Namespace(pack_dir=pack, submissions_dir=subs)
     assert commands.grade(args, limits) == 0
@@ -119,7 +121,7 @@ def test_a_class_with_good_wrong_broken_endless_and_curious_notebooks(pack, tmp_
     assert "counted every customer who ever bought" in page  # dan's feedback, in words
     assert "counts purchases, not customers" in page
     assert "RuntimeError: my own mistake" in page
-    assert "did not finish within 30 seconds" in page
+    assert "did not finish within 12 seconds" in page
     assert "tried to read the answer key" in page
     assert "3 / 7" in page  # per check: how many got it
     # the key never leaks: the expected figures are nowhere in the overview
