@@ -69,6 +69,20 @@ def test_top_category_ties_go_to_the_first_alphabetically_with_or_without_number
         assert found["interest_source"].tolist() == ["top_category", "none", "top_category"]
 
 
+@pytest.mark.parametrize("dtype", ["str", "string", object])
+def test_items_are_numbered_as_the_stripped_text_of_each_line_would_be(dtype):
+    """The items are cleaned once per distinct value (a big client's memory): the codes are
+    those of factorizing every line's stripped text, lines without an item being -1."""
+    values = pd.Series(["toys", " toys", "books ", "", "  ", None, "Toys", "books", "hats",
+                        "toys"], dtype=dtype)
+    codes, items = automation._item_codes(values)
+    text = values.astype("string").str.strip()
+    keep = (text.notna() & (text != "")).to_numpy(dtype=bool)
+    expected, expected_items = pd.factorize(text[keep], sort=True)
+    assert list(items) == list(expected_items) == ["Toys", "books", "hats", "toys"]
+    assert (codes[~keep] == -1).all() and codes[keep].tolist() == expected.tolist()
+
+
 def test_level1_counts_and_messages_in_both_languages():
     config = _config({"interest_attribute": "hobby", "messages": {
         "garden": {"en": "Spring is here: seeds and tools for your garden",

@@ -180,15 +180,20 @@ def _top_items(transactions: pd.DataFrame, column: str) -> pd.Series:
 
     Grouped on integer codes of customers and items rather than on their text: the sums are
     pandas' own, in the lines' order, so they are the same to the last bit, in a fraction of
-    the time on ten million lines.
+    the time on ten million lines. The items are cleaned (padding spaces, empty text) once per
+    distinct value, not once per line, so no line-long copy of the text is made.
     """
-    item = transactions[column].astype("string").str.strip()
-    keep = (item.notna() & (item != "")).to_numpy(dtype=bool)
+    item_code, items = _item_codes(transactions[column])
+    keep = item_code >= 0
     customer, ids = occasions.customer_codes(transactions, keep)
-    item_code, items = pd.factorize(item[keep], sort=True)
+    item_code = item_code[keep]
     amount = transactions["amount"].to_numpy(dtype=float)[keep]
+    del keep
     width = max(len(items), 1)        # one int64 key per customer and item
-    spend = pd.Series(amount).groupby(customer * width + item_code).sum()
+    key = customer * width + item_code
+    del customer, item_code
+    spend = pd.Series(amount).groupby(key, sort=False).sum()  # the lexsort below orders
+    del amount, key
     spend = spend[spend.to_numpy() > 0]
     who, what = np.divmod(spend.index.to_numpy(), width)
     best = np.lexsort((what, -spend.to_numpy(), who))      # by customer, most spent, item
@@ -196,6 +201,19 @@ def _top_items(transactions: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series(np.asarray(items, dtype=object)[what[first]],
                      index=pd.Index(ids.astype(str)[who[first]], name="customer_id"),
                      name="_item")
+
+
+def _item_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """Each line's item as a position in the sorted distinct items, -1 when it has none (missing,
+    or only spaces); and those items: ``pd.factorize`` of the stripped text of the lines that
+    have one, with ``sort=True``, computed on the distinct values."""
+    raw, distinct = pd.factorize(values)                   # -1 for a missing value
+    cleaned = pd.Series(distinct).astype("string").str.strip()
+    valid = (cleaned.notna() & (cleaned != "")).to_numpy(dtype=bool)
+    codes, items = pd.factorize(cleaned[valid], sort=True)
+    position = np.full(len(distinct) + 1, -1, dtype=np.int64)  # the last one for raw's -1
+    position[np.flatnonzero(valid)] = codes
+    return position[raw], items
 
 
 @dataclass
