@@ -216,24 +216,57 @@ def test_the_runner_names_why_there_is_no_pdf(tmp_path, monkeypatch):
     assert runner._print_pdf(tmp_path, "en") == t("pdf_failed", "en")
 
 
-def test_a_run_without_chromium_says_so_and_keeps_going(tmp_path, monkeypatch, capsys,
-                                                       make_workspace):
-    """One tiny workbook through the runner: tables.xlsx is written, the PDF is not."""
+def _only_workbook(tmp_path, monkeypatch, source: str) -> None:
+    """The runner's workbooks are one: ``tmp_path/books/01_only.ipynb``, running ``source``."""
     from crmkit.delivery import runner
 
     book = tmp_path / "books" / "01_only.ipynb"
     book.parent.mkdir()
     notebook = new_notebook(cells=[
         new_code_cell("client_dir = run_dir = language = None", metadata={"tags": ["parameters"]}),
-        new_code_cell("import pandas as pd\nfrom crmkit.delivery.tables import Table\n"
-                      "from crmkit.delivery.workbook import open_workbook\n"
-                      "wb = open_workbook(client_dir, run_dir, language, section='context')\n"
-                      "wb.export('xlsx_sheet_costs', Table(pd.DataFrame({'a': ['=1+1']}), "
-                      "wb.fmt, {'a': ('plan_col_note', 'text')}))\nwb.save()")])
+        new_code_cell(source)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     nbformat.write(notebook, book)
     monkeypatch.setattr(runner, "workbooks", lambda: [book])
+
+
+@needs_tools
+def test_a_big_clients_printer_gets_ready_after_the_workbooks(tmp_path, monkeypatch,
+                                                             make_workspace):
+    """Above PRINTER_AHEAD_MAX_LINES transaction lines Chromium is not started while the
+    workbooks hold the client's data (its memory), and the PDF is still printed."""
+    from crmkit.delivery import runner
+
+    _only_workbook(tmp_path, monkeypatch,
+                   "import time\nfrom crmkit.delivery.workbook import open_workbook\n"
+                   "open_workbook(client_dir, run_dir, language, section='context').save()\n"
+                   "time.sleep(1)")
+    monkeypatch.setattr(runner, "PRINTER_AHEAD_MAX_LINES", 3)  # the test client has 4 lines
+    ready_with = []
+    get_ready = pdf.Printer.get_ready
+
+    def spied(printer):
+        ready_with.append(sorted(p.name for p in (tmp_path / "out").rglob("*.ipynb")))
+        get_ready(printer)
+
+    monkeypatch.setattr(pdf.Printer, "get_ready", spied)
+    run = runner.run_client(make_workspace(), tmp_path / "out", progress=False)
+    assert ready_with and ready_with[0] == ["01_only.ipynb"]  # the workbook had been run
+    assert (run.folder / "report.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_a_run_without_chromium_says_so_and_keeps_going(tmp_path, monkeypatch, capsys,
+                                                       make_workspace):
+    """One tiny workbook through the runner: tables.xlsx is written, the PDF is not."""
+    from crmkit.delivery import runner
+
+    _only_workbook(tmp_path, monkeypatch,
+                   "import pandas as pd\nfrom crmkit.delivery.tables import Table\n"
+                   "from crmkit.delivery.workbook import open_workbook\n"
+                   "wb = open_workbook(client_dir, run_dir, language, section='context')\n"
+                   "wb.export('xlsx_sheet_costs', Table(pd.DataFrame({'a': ['=1+1']}), "
+                   "wb.fmt, {'a': ('plan_col_note', 'text')}))\nwb.save()")
     monkeypatch.setattr(pdf, "chromium_path", lambda: None)
     run = runner.run_client(make_workspace(), tmp_path / "out", language="es", progress=False)
     assert (run.folder / "report.html").is_file()

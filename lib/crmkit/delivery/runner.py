@@ -93,6 +93,13 @@ NEEDS = {"01_context": (), "02_segments": (),
 LONGEST_FIRST = ("02_segments", "05_implementation", "01_context", "04_cost_benefit",
                  "03_relationships")
 RANK_KERNEL_AHEAD, RANK_PREPARE = 100, 200
+#: A client with more transaction lines than this gets its printer ready only once the workbooks
+#: are done. Chromium holds about 0.4 GiB while it waits, which at the workbooks' peak a big client
+#: cannot spare (the 6 GB of a million customers), and such a client's tables.xlsx takes longer
+#: to write than the printer to get ready beside it (a one-sheet-per-table workbook of 50,000-row
+#: sheets: 15 s at a million customers), so its PDF is not later. A smaller client's printer gets
+#: ready ahead on a free core: its PDF comes two seconds sooner (``benchmarks/run_report.py``).
+PRINTER_AHEAD_MAX_LINES = 2_000_000
 #: Workbooks that run one after the other in one kernel, emptied between them
 #: (:func:`~crmkit.delivery.warm_kernels.fresh_namespace`): a kernel's start, with its imports,
 #: is a core-second, and five of them were a fifth of a run's work. 05 follows 01 (which is done
@@ -425,6 +432,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
     warnings = workspace.warning_records(lang)
     config, slug, as_of, checksums = (workspace.config, workspace.slug, workspace.as_of,
                                       workspace.checksums)
+    printer_ahead = len(workspace.transactions) <= PRINTER_AHEAD_MAX_LINES
     del workspace
     release_unused()  # and given back to the system, not kept by the allocators for nothing
 
@@ -436,7 +444,7 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
     engine = _register_engine()
     bar = _progress(progress)
-    printer = _printer()  # gets ready on a free core while the workbooks run
+    printer = _printer()  # gets ready on a free core while the workbooks run, or after them
     try:
         if bar:
             bar.start()
@@ -455,7 +463,9 @@ def run_client(client_dir: str | Path, reports_dir: str | Path = "reports", *,
 
         done = run_graph(books, lambda book, km: papermill.execute_notebook(
             str(book), str(staging / book.name), km=km, **arguments),
-            announce, prepare=[printer.get_ready] if printer else [])
+            announce, prepare=[printer.get_ready] if printer and printer_ahead else [])
+        if printer and not printer_ahead:
+            printer.start()  # beside the report's rendering and tables.xlsx
         for book, error in done:  # in the workbooks' order: the first failure is the one told
             if isinstance(error, PapermillExecutionError):
                 if error.ename in USER_ERRORS:  # the user's mistake, found late: exit 2
