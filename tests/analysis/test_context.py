@@ -85,6 +85,25 @@ def test_monthly_activity_splits_new_and_returning(base):
     assert pd.Timestamp("2026-07-01") not in monthly.index
 
 
+def test_monthly_activity_counts_occasions_once_per_customer_and_month():
+    """By hand: A's order o1 (a purchase and a return) and o2 in January, a returns-only o3 in
+    March; B new in February with a return only; C's line after the analysis date is left out."""
+    lines = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "A", "B", "B", "C", "C"],
+        "date": pd.to_datetime(["2026-01-05", "2026-01-05", "2026-01-20", "2026-03-02",
+                                "2026-02-10", "2026-03-15", "2026-01-31", "2026-07-01"]),
+        "amount": [100.0, -20.0, 30.0, -10.0, -15.0, 60.0, 40.0, 999.0],
+        "order_id": ["o1", "o1", "o2", "o3", None, None, "", "o4"]})
+    expected = pd.DataFrame({"revenue": [150.0, -15.0, 50.0], "active_customers": [2, 1, 2],
+                             "new_customers": [2, 1, 0], "returning_customers": [0, 0, 2]},
+                            index=pd.DatetimeIndex(["2026-01-01", "2026-02-01", "2026-03-01"],
+                                                   name="month"))
+    monthly = context.monthly_activity(lines, AS_OF)
+    pd.testing.assert_frame_equal(monthly, expected, check_index_type=False, check_freq=False)
+    empty = context.monthly_activity(lines, dt.date(2025, 12, 31))
+    assert empty.empty and list(empty.columns) == list(expected.columns)
+
+
 def test_objective_retains_a_base_that_leaks(base):
     customers, transactions = base
     fmt = Formatter("en", "EUR")

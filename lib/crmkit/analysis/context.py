@@ -298,23 +298,33 @@ def coverage_note(ind: Indicators, lang: str, fmt) -> str | None:
 
 
 def monthly_activity(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Revenue, active, new and returning customers per calendar month up to ``as_of``."""
+    """Revenue, active, new and returning customers per calendar month up to ``as_of``.
+
+    Counted on the occasions (:func:`orders`: every occasion, a returns-only one included) as
+    arrays on customer codes, not as a table of text ids grouped by month: sorted by customer,
+    then date, a customer's months are runs, the first of them the month it is new. Revenue is
+    pandas' own sum in the occasions' order, as a groupby of the table of occasions gives it.
+    """
     tx = occasions.up_to(transactions, pd.Timestamp(as_of))
-    bought = orders(tx)
-    first = bought.groupby("customer_id", observed=True)["date"].transform("min")
-    bought = bought.assign(month=bought["date"].dt.to_period("M"),
-                           first_month=first.dt.to_period("M"))
-    bought["is_new"] = bought["month"] == bought["first_month"]
-    grouped = bought.groupby("month")
+    found, _ = occasions.find(tx)
+    customer = found.customer
+    month = found.time.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    months, month_code = np.unique(month, return_inverse=True)
+    changes = customer[1:] != customer[:-1]
+    first_of_customer = np.r_[True, changes] if len(customer) else np.zeros(0, dtype=bool)
+    first_in_month = np.r_[True, changes | (month[1:] != month[:-1])] if len(customer) \
+        else first_of_customer
+    active = np.bincount(month_code[first_in_month], minlength=len(months))
+    new = np.bincount(month_code[first_of_customer], minlength=len(months))
     monthly = pd.DataFrame({
-        "revenue": grouped["amount"].sum(),
-        "active_customers": grouped["customer_id"].nunique(),
-        "new_customers": bought[bought["is_new"]].groupby("month")["customer_id"].nunique(),
-    }).fillna({"new_customers": 0})
-    monthly["returning_customers"] = monthly["active_customers"] - monthly["new_customers"]
-    monthly.index = monthly.index.to_timestamp()
+        "revenue": pd.Series(found.amount).groupby(month_code).sum().reindex(
+            range(len(months)), fill_value=0.0).to_numpy(dtype=float),
+        "active_customers": active.astype(np.int64),
+        "new_customers": new.astype(int),
+        "returning_customers": (active - new).astype(int),
+    }, index=pd.PeriodIndex.from_ordinals(months, freq="M").to_timestamp())
     monthly.index.name = "month"
-    return monthly.astype({"new_customers": int, "returning_customers": int})
+    return monthly
 
 
 def internal_scores(config: ClientConfig, lang: str) -> pd.DataFrame:
