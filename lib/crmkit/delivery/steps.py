@@ -117,34 +117,28 @@ class Steps:
 
     @cached_property
     def cost(self) -> Any:
-
         return cost_to_serve.compute(self.customers, self.ws.interactions, self.config)
 
     @cached_property
     def expectations(self) -> Any:
-
         return inventory.expectations(self.customers, self.ws.survey, self.config)
 
     @cached_property
     def gap(self) -> Any:
-
         return questions.gap(self.cost, self.expectations)
 
     @cached_property
     def economics(self) -> pd.DataFrame:
-
         # The verdicts serve the objective of workbook 01 (client.yaml's, else the recommended).
         return cost_benefit.per_segment(self.customers, self.cost, self.config,
                                         objective=self.objective.chosen)
 
     @cached_property
     def model(self) -> Any:
-
         return scenarios.ScenarioModel.from_cost(self.customers, self.cost, self.config)
 
     @cached_property
     def _proposed(self) -> tuple[list, bool]:
-
         return scenarios.proposed(self.config, self.model, self.economics, self.lang)
 
     @property
@@ -180,7 +174,6 @@ class Steps:
 
     @cached_property
     def objective(self) -> Any:
-
         return context.recommend_objective(self.config, self.indicators, self.lang, self.fmt)
 
 
