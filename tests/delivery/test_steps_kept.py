@@ -12,7 +12,7 @@ import pytest
 from crmkit.analysis import segmentation
 from crmkit.delivery import steps as steps_module
 from crmkit.delivery.workbook import open_workbook
-from crmkit.inputs import cache
+from crmkit.inputs import cache, occasions
 from crmkit.inputs.workspace import load_workspace
 
 
@@ -87,6 +87,34 @@ def test_the_indicators_are_counted_once_per_run_and_03_never_reads_the_transact
     assert repr(later.steps.indicators) == repr(counted)  # every figure, to the last bit
     assert "transactions" not in later.ws.tables.read  # never loaded in this kernel
     assert later.steps.objective.chosen == context_book.steps.objective.chosen
+
+
+def test_workbook_01_reads_only_the_columns_occasions_are_made_of(run):
+    """Workbook 01 counts occasions and nothing else of the lines: its kernel reads those
+    columns of the transactions alone (a big client's memory), the figures those of the whole
+    table; a later whole read serves both."""
+    import pandas as pd
+
+    from crmkit.analysis import context
+
+    root, run_dir = run
+    book = open_workbook(root, run_dir, "en", section="context")
+    counted = book.steps.indicators
+    monthly = context.monthly_activity(book.ws.occasion_lines, book.ws.as_of)
+    assert "transactions" not in book.ws.tables.read  # the whole table was never read
+    lines = book.ws.tables.lines
+    assert list(lines.columns) == ["customer_id", "date", "amount", occasions.CUSTOMER_CODES]
+    whole = load_workspace(root)
+    pd.testing.assert_frame_equal(monthly, context.monthly_activity(whole.transactions,
+                                                                    whole.as_of))
+    assert repr(counted) == repr(context.indicators(
+        whole.customers, whole.transactions, whole.as_of,
+        window_months=book.config.assumptions.window_months,
+        lapse_days=book.config.assumptions.lapse_days, survey=whole.survey))
+    full = book.ws.transactions  # 05, later in the same kernel, reads every column
+    assert book.ws.tables.lines is None and "product" in full.columns
+    assert book.ws.occasion_lines.columns.tolist() == list(lines.columns)
+    assert book.ws.occasion_lines["amount"].equals(full["amount"])
 
 
 def test_kept_indicators_of_another_window_are_not_used(run):

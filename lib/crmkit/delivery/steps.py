@@ -151,7 +151,6 @@ class Steps:
 
     @cached_property
     def indicators(self) -> Any:
-
         a = self.config.assumptions
         over = {"as_of": self.ws.as_of.isoformat(), "window_months": a.window_months,
                 "lapse_days": a.lapse_days}
@@ -160,7 +159,7 @@ class Steps:
             saved = json.loads(kept.read_text(encoding="utf-8"))
             if saved["over"] == over:  # the same window of the same inputs
                 return context.Indicators.from_dict(saved["indicators"])
-        found = context.indicators(self.ws.customers, self.ws.transactions, self.ws.as_of,
+        found = context.indicators(self.ws.customers, self.ws.occasion_lines, self.ws.as_of,
                                    window_months=a.window_months, lapse_days=a.lapse_days,
                                    survey=self.ws.survey)
         if kept is not None and not (Path(self.run_dir) / "run.json").exists():

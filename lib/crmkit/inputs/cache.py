@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from crmkit.inputs import occasions
 from crmkit.inputs.tabular import Dialect
@@ -61,6 +62,7 @@ class Tables:
         self.folder = Path(folder)
         self.names = frozenset(names)
         self.read: dict[str, pd.DataFrame] = {}
+        self.lines: pd.DataFrame | None = None
 
     def get(self, name: str) -> pd.DataFrame | None:
         """The table ``name`` (read now if it was not yet), or None when the run has none."""
@@ -71,8 +73,25 @@ class Tables:
             if name == "transactions":
                 # numbered once per kernel, not once per count (occasions.customer_codes)
                 occasions.with_customer_codes(frame)
+                self.lines = None  # the whole table holds them
             self.read[name] = frame
         return self.read[name]
+
+    def occasion_lines(self) -> pd.DataFrame:
+        """The transactions' :data:`~crmkit.inputs.occasions.LINE_COLUMNS` alone, read now if
+        neither they nor the whole table were: at ten million lines that is 0.7 GiB of a
+        kernel's memory instead of 1.5 (workbook 01 reads nothing else of the lines)."""
+        if "transactions" in self.read:
+            frame = self.read["transactions"]
+        else:
+            if self.lines is None:
+                path = self.folder / "transactions.parquet"
+                present = set(pq.read_schema(path).names)
+                self.lines = pd.read_parquet(path, columns=[
+                    c for c in occasions.LINE_COLUMNS if c in present])
+                occasions.with_customer_codes(self.lines)
+            frame = self.lines
+        return frame[[c for c in occasions.LINE_COLUMNS if c in frame.columns]]
 
 
 class _Table:
@@ -100,6 +119,12 @@ class RunWorkspace(Workspace):
     """A :class:`~crmkit.inputs.workspace.Workspace` whose tables come from a run's ``inputs/``
     when a workbook first uses them; ``tables`` is the :class:`Tables` they come from (shared by
     the workbooks a kernel runs one after the other)."""
+
+    @property
+    def occasion_lines(self) -> pd.DataFrame:
+        if self.__dict__["transactions"] is not _UNREAD:  # read, or set by the caller
+            return super().occasion_lines
+        return self.__dict__["tables"].occasion_lines()
 
     customers = _Table()
     transactions = _Table()

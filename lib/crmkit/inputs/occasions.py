@@ -41,6 +41,9 @@ ORDER_COLUMN = "order_id"
 #: A hidden column the run's cached transactions carry (:func:`with_customer_codes`): each line's
 #: customer id as a categorical over the sorted distinct ids. No client column is named so.
 CUSTOMER_CODES = "__crmkit_customer_codes__"
+#: The columns of a transaction line that an occasion is made of (:func:`find`), its numbering
+#: included: all that the context analysis (workbook 01) reads of the lines.
+LINE_COLUMNS = ("customer_id", "date", "amount", ORDER_COLUMN, CUSTOMER_CODES)
 
 
 def with_customer_codes(transactions: pd.DataFrame) -> pd.DataFrame:

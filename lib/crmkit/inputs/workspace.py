@@ -41,7 +41,7 @@ import yaml
 from crmkit.core.catalogue import RELATIONSHIP_ALIASES, RELATIONSHIP_TYPES
 from crmkit.core.i18n import Formatter, t, tn
 from crmkit.core.problems import EXAMPLES_SHOWN, LANGUAGE, ProblemList, WorkspaceError
-from crmkit.inputs import line_items
+from crmkit.inputs import line_items, occasions
 from crmkit.inputs.history_checks import history_checks
 from crmkit.inputs.line_items import LeftOut, Reading
 from crmkit.inputs.queries import run_query
@@ -173,6 +173,14 @@ class Workspace:
     files: dict[str, str] = field(default_factory=dict)
     readings: dict[str, Reading] = field(default_factory=dict)
     warnings: list[Notice] = field(default_factory=list)
+
+    @property
+    def occasion_lines(self) -> pd.DataFrame:
+        """The transactions' columns that purchase occasions are made of
+        (:data:`crmkit.inputs.occasions.LINE_COLUMNS`), for what reads nothing else of the lines;
+        a run's kernel reads only those from the run folder (:mod:`crmkit.inputs.cache`)."""
+        return self.transactions[[c for c in occasions.LINE_COLUMNS
+                                  if c in self.transactions.columns]]
 
     def warning_records(self, lang: str | None = None) -> list[dict[str, object]]:
         """The check's warnings as plain JSON, for ``run.json`` (``warnings: [...]``): what the
