@@ -60,6 +60,8 @@ import threading
 import time
 from pathlib import Path
 
+from crmkit.core.i18n import t
+
 __all__ = ["BROWSER_ENV", "CANDIDATES", "PRINT_HEIGHT", "PRINT_SCRIPT", "STATIC_CHARTS_SCRIPT",
            "Printer", "chromium_command", "chromium_path", "missing_notice", "print_pdf"]
 
@@ -137,12 +139,6 @@ class PrintFailed(Exception):
     """The browser failed, hung or answered with an error; the message says which."""
 
 
-def _executable(candidate: str) -> str | None:
-    if os.path.isabs(candidate):
-        return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
-    return shutil.which(candidate)
-
-
 def chromium_path() -> str | None:
     """The Chromium (or Chrome) executable to print with, or None when there is none.
 
@@ -151,9 +147,9 @@ def chromium_path() -> str | None:
     """
     chosen = os.environ.get(BROWSER_ENV, "").strip()
     if chosen:
-        return None if chosen.lower() == "none" else _executable(chosen)
-    for candidate in CANDIDATES:
-        found = _executable(candidate)
+        return None if chosen.lower() == "none" else shutil.which(chosen)
+    for candidate in CANDIDATES:  # which() checks a path as given, and looks a name up on PATH
+        found = shutil.which(candidate)
         if found:
             return found
     return None
@@ -164,8 +160,6 @@ def missing_notice(lang: str, unavailable: str = "pdf_unavailable", pdf: str = "
     """The one line that says why ``pdf`` was not written when :func:`chromium_path` found no
     browser: the message ``unavailable`` when none is installed; else that ``CRMKIT_CHROMIUM``
     says ``none``, or names no program here."""
-    from crmkit.core.i18n import t
-
     chosen = os.environ.get(BROWSER_ENV, "").strip()
     if not chosen:
         return t(unavailable, lang)
