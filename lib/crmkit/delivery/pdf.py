@@ -139,15 +139,21 @@ class PrintFailed(Exception):
     """The browser failed, hung or answered with an error; the message says which."""
 
 
+def _chosen() -> str:
+    """``CRMKIT_CHROMIUM`` as set ("" when not), ``none`` in any case folded to "none"."""
+    chosen = os.environ.get(BROWSER_ENV, "").strip()
+    return "none" if chosen.lower() == "none" else chosen
+
+
 def chromium_path() -> str | None:
     """The Chromium (or Chrome) executable to print with, or None when there is none.
 
     ``CRMKIT_CHROMIUM`` (:data:`BROWSER_ENV`), when set, decides alone: the browser it names, or
     None when it says ``none`` or names no program here (:func:`missing_notice` says which).
     """
-    chosen = os.environ.get(BROWSER_ENV, "").strip()
+    chosen = _chosen()
     if chosen:
-        return None if chosen.lower() == "none" else shutil.which(chosen)
+        return None if chosen == "none" else shutil.which(chosen)
     for candidate in CANDIDATES:  # which() checks a path as given, and looks a name up on PATH
         found = shutil.which(candidate)
         if found:
@@ -160,10 +166,10 @@ def missing_notice(lang: str, unavailable: str = "pdf_unavailable", pdf: str = "
     """The one line that says why ``pdf`` was not written when :func:`chromium_path` found no
     browser: the message ``unavailable`` when none is installed; else that ``CRMKIT_CHROMIUM``
     says ``none``, or names no program here."""
-    chosen = os.environ.get(BROWSER_ENV, "").strip()
+    chosen = _chosen()
     if not chosen:
         return t(unavailable, lang)
-    if chosen.lower() == "none":
+    if chosen == "none":
         return t("pdf_switched_off", lang, pdf=pdf, whole=whole, variable=BROWSER_ENV)
     return t("pdf_browser_missing", lang, pdf=pdf, whole=whole, variable=BROWSER_ENV,
              browser=chosen)
