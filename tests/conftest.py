@@ -138,6 +138,11 @@ def workspace_writer():
 # first to ask runs it, under a file lock, and the others read its folder. Tests that need a
 # changed workspace or other workbooks start runs of their own, on the smallest workspace that
 # shows what they check.
+#
+# The bank demo and the hostile retail copy are not run alone: they are the two good clients of
+# the session's one batch (`crmkit batch` on a LocalCluster of two workers, beside a client whose
+# first workbook fails and an invalid one), which the batch tests read too. The two runs a batch
+# test needs anyway are then the runs the other tests read, not two more.
 
 def crmkit_cli(*args: str, env: dict | None = None,
                timeout: float = 900) -> subprocess.CompletedProcess:
@@ -152,6 +157,41 @@ class SharedRun:
 
     folder: Path
     stderr: str
+
+
+@dataclass(frozen=True)
+class SharedBatch:
+    """The session's ``crmkit batch``: its folders, exit code and what it printed."""
+
+    clients: Path
+    reports: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def outcome(self, slug: str) -> dict:
+        """A client's row of ``portfolio.json``."""
+        document = json.loads((self.reports / "portfolio.json").read_text(encoding="utf-8"))
+        return next(c for c in document["clients"] if c["slug"] == slug)
+
+
+#: The session's batch: slug -> what the workspace is. Its good clients are shared runs too.
+BATCH_CLIENTS = {"bank": "the bank demo", "hostile": "the hostile retail copy",
+                 "failing": "the retail demo, whose first workbook fails (FAIL_ENV)",
+                 "broken": "a client.yaml that is not YAML, and no data"}
+
+
+def write_batch_clients(clients: Path) -> Path:
+    """The four workspaces of :data:`BATCH_CLIENTS` under ``clients``."""
+    from crmkit.core import paths
+
+    clients.mkdir(parents=True)
+    shutil.copytree(paths.DEMO_CLIENTS / "bank", clients / "bank")
+    hostile_retail_copy(clients)
+    shutil.copytree(paths.DEMO_CLIENTS / "retail", clients / "failing")
+    (clients / "broken").mkdir()
+    (clients / "broken" / "client.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    return clients
 
 
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
@@ -172,6 +212,7 @@ class SharedRuns:
         self.root = root
         self._runs: dict[tuple[str, str | None], SharedRun] = {}
         self._prints: dict[tuple[str, str | None], dict] = {}
+        self._batch: SharedBatch | None = None
         self.started = 0
 
     def demo(self, demo: str, language: str | None = None) -> SharedRun:
@@ -185,6 +226,12 @@ class SharedRuns:
     def client(self, key: str, client: Path, language: str | None = None) -> SharedRun:
         """The workspace ``client`` run in ``language`` (default: its own), cached as ``key``."""
         ident = (key, language)
+        if ident not in self._runs and language is None and key in BATCH_CLIENTS:
+            outcome = self.batch().outcome(key)
+            assert outcome["status"] == "done", outcome
+            self._runs[ident] = SharedRun(self._batch.reports / outcome["run"],
+                                          outcome["message"])
+            self._prints[ident] = _fingerprint(self._runs[ident].folder)
         if ident not in self._runs:
             name = key if language is None else f"{key}-{language}"
             record = self.root / f"{name}.json"
@@ -203,6 +250,29 @@ class SharedRuns:
             self._runs[ident] = SharedRun(Path(made["folder"]), made["stderr"])
             self._prints[ident] = _fingerprint(self._runs[ident].folder)
         return self._runs[ident]
+
+    def batch(self) -> SharedBatch:
+        """``crmkit batch`` over :func:`write_batch_clients` on two workers, once a session."""
+        if self._batch is None:
+            record = self.root / "batch.json"
+            with (self.root / "batch.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if not record.is_file():
+                    from crmkit.delivery.runner import FAIL_ENV
+
+                    clients = write_batch_clients(self.root / "batch-clients")
+                    reports = self.root / "batch-reports"
+                    self.started += 2
+                    done = crmkit_cli("batch", clients, "--out", reports, "--workers", "2",
+                                      env={FAIL_ENV: "failing"})
+                    record.write_text(json.dumps({
+                        "clients": str(clients), "reports": str(reports),
+                        "returncode": done.returncode, "stdout": done.stdout,
+                        "stderr": done.stderr}), encoding="utf-8")
+            made = json.loads(record.read_text(encoding="utf-8"))
+            self._batch = SharedBatch(Path(made["clients"]), Path(made["reports"]),
+                                      made["returncode"], made["stdout"], made["stderr"])
+        return self._batch
 
     def check_untouched(self) -> None:
         changed = [key for key, run in self._runs.items()
@@ -254,5 +324,6 @@ def hostile_retail_copy(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def hostile_run(shared_runs, tmp_path_factory) -> SharedRun:
-    """One run of :func:`hostile_retail_copy` for the whole session (escaping and formulas)."""
-    return shared_runs.client("hostile", hostile_retail_copy(tmp_path_factory.mktemp("clients")))
+    """One run of :func:`hostile_retail_copy` for the whole session (escaping and formulas):
+    a good client of the session's batch (:meth:`SharedRuns.batch`)."""
+    return shared_runs.client("hostile", shared_runs.batch().clients / "hostile")

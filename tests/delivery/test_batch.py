@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import BATCH_CLIENTS, HOSTILE_NAME, crmkit_cli
 
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
@@ -338,25 +339,18 @@ def _runs(reports: Path, slug: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_batch_of_four_then_resume(tmp_path, monkeypatch, capsys):
-    clients, reports = tmp_path / "clients", tmp_path / "reports"
-    shutil.copytree(DEMO / "retail", clients / "retail")
-    shutil.copytree(DEMO / "bank", clients / "bank")
-    shutil.copytree(DEMO / "retail", clients / "failing")
-    _invalid(clients / "broken")
-    monkeypatch.setenv(FAIL_ENV, "failing")  # its first workbook fails (exit 1)
-    monkeypatch.setenv(BROWSER_ENV, "none")  # the PDF is not the batch's: 5 s of CPU a run
-    args = ["batch", str(clients), "--out", str(reports), "--workers", "2"]
-
-    assert main(args) == 1
-    captured = capsys.readouterr()
-    assert _statuses(reports) == {"retail": "done", "bank": "done", "failing": "failed",
+def test_batch_of_four_then_resume(shared_runs, tmp_path):
+    # the session's batch (conftest.py): bank and the hostile retail copy good, "failing" whose
+    # first workbook fails, "broken" invalid; its two good runs are other tests' shared runs
+    batch = shared_runs.batch()
+    clients, reports = batch.clients, batch.reports
+    assert batch.returncode == 1, batch.stderr
+    assert _statuses(reports) == {"hostile": "done", "bank": "done", "failing": "failed",
                                   "broken": "invalid"}
-    for slug in ("retail", "bank"):
+    for slug in ("hostile", "bank"):
         (run,) = _runs(reports, slug)
         folder = reports / slug / run
         assert (folder / "report.html").is_file() and (folder / "run.json").is_file()
-        assert not (folder / "report.pdf").exists()  # the setting reached the workers' runs
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         assert results["implementation"]["decision"] in ("go", "go_with_conditions", "no_go")
     (kept,) = _runs(reports, "failing")
@@ -369,29 +363,41 @@ def test_batch_of_four_then_resume(tmp_path, monkeypatch, capsys):
     assert rows["bank"]["npv"] == bank["implementation"]["npv"]
     assert rows["bank"]["customer_value"] == bank["segments"]["total_clv"]
     assert rows["bank"]["name"] == "Banco Meridiano"
+    assert rows["hostile"]["name"] == HOSTILE_NAME  # as written; escaped on the page
     assert "client.yaml" in rows["broken"]["message"]
-    assert FAIL_ENV in rows["failing"]["message"]
+    assert FAIL_ENV in rows["failing"]["message"]  # the setting reached the workers' runs
     page = (reports / "portfolio.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<tr data-slug="', page)) == 4
-    for slug in ("retail", "bank", "failing", "broken"):
+    for slug in BATCH_CLIENTS:
         assert f'data-slug="{slug}"' in page
+    assert HOSTILE_NAME not in page and html.escape(HOSTILE_NAME) in page
     # the progress display's lines and the summary
-    assert "done      retail" in captured.err and "INVALID   broken" in captured.err
-    assert "FAILED    failing" in captured.err
-    assert "4 clients: 2 done, 0 unchanged, 1 failed, 1 invalid" in captured.out
+    assert "done      hostile" in batch.stderr and "INVALID   broken" in batch.stderr
+    assert "FAILED    failing" in batch.stderr
+    assert "4 clients: 2 done, 0 unchanged, 1 failed, 1 invalid" in batch.stdout
 
-    # --resume: bank's settings change, retail's inputs do not
-    first_retail = _runs(reports, "retail")
+    # --resume, on a copy of the batch's folders: bank's settings change, hostile's inputs do not
+    clients = shutil.copytree(clients, tmp_path / "clients")
+    reports = shutil.copytree(reports, tmp_path / "reports")
+    first_hostile = _runs(reports, "hostile")
     with (clients / "bank" / "client.yaml").open("a", encoding="utf-8") as handle:
         handle.write("# revisado con el cliente\n")
-    assert main([*args, "--resume", "--quiet"]) == 1
-    assert _statuses(reports) == {"retail": "unchanged", "bank": "done", "failing": "failed",
+    resumed = crmkit_cli("batch", clients, "--out", reports, "--workers", "2", "--resume",
+                         "--quiet", env={FAIL_ENV: "failing", BROWSER_ENV: "none"})
+    assert resumed.returncode == 1, resumed.stderr
+    assert _statuses(reports) == {"hostile": "unchanged", "bank": "done", "failing": "failed",
                                   "broken": "invalid"}
-    assert _runs(reports, "retail") == first_retail  # not run again
+    assert _runs(reports, "hostile") == first_hostile  # not run again
     assert len(_runs(reports, "bank")) == 2
     page = (reports / "portfolio.html").read_text(encoding="utf-8")
     assert "Unchanged" in page
-    assert f'href="retail/{first_retail[0]}/report.html"' in page
+    assert f'href="hostile/{first_hostile[0]}/report.html"' in page
+    # what the rerun still said (no PDF: the browser is switched off) is in the overview
+    bank_row = next(c for c in json.loads((reports / "portfolio.json").read_text(
+        encoding="utf-8"))["clients"] if c["slug"] == "bank")
+    assert BROWSER_ENV in bank_row["message"], bank_row
+    assert f"{BROWSER_ENV}=none" in page  # under the client's status
+    assert not (reports / "bank" / _runs(reports, "bank")[1] / "report.pdf").exists()
 
 
 @pytest.mark.slow

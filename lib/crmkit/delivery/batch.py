@@ -179,7 +179,8 @@ def run_one(client_dir: str, reports_dir: str, resume: bool = False, lang: str =
     -------
     dict
         ``slug``, ``client_dir``, ``status`` (done, unchanged, failed or invalid), ``run`` (the
-        run folder, the kept failed one, or None), ``message``, ``seconds``, ``exit_code``.
+        run folder, the kept failed one, or None), ``message`` (why it failed, or what a done
+        run still said: its report.pdf not written), ``seconds``, ``exit_code``.
     """
     from crmkit.delivery.runner import latest_run, unchanged_run
 
@@ -206,7 +207,8 @@ def run_one(client_dir: str, reports_dir: str, resume: bool = False, lang: str =
     if code == EXIT_OK:
         printed = [line for line in process.stdout.splitlines() if line.endswith("report.html")]
         run = Path(printed[-1]).parent if printed else latest_run(Path(reports_dir) / slug)
-        return finish("done", run=str(run))
+        # what a finished run still says (no PDF without a browser) reaches the overview
+        return finish("done", run=str(run), message=_tail(process.stderr))
     if code == EXIT_INVALID_INPUT:
         return finish("invalid", exit_code=code, message=_tail(process.stderr))
     if code == EXIT_FAILED:
