@@ -25,12 +25,13 @@ demo: setup
 	$(BIN)/crmkit demo
 
 # The README's test command: the unit tests, the end-to-end runs (marked slow) and the workbooks
-# (nbval), in two processes (pytest-xdist; a module's tests, and a workbook's cells, stay in one),
-# then the few marked serial alone. The browser tests (tests/browser/, marked browser) are apart:
+# (nbval), in two processes (pytest-xdist; a module's tests, and a workbook's cells, stay in one;
+# the modules with the most slow tests go first, tests/conftest.py), then the few marked serial alone. The browser tests (tests/browser/, marked browser) are apart:
 # `make test-browser`.
 TEST_PROCESSES ?= 2
 test: setup-dev
-	$(BIN)/python -m pytest -m "not browser and not serial" -n $(TEST_PROCESSES) --dist loadscope
+	$(BIN)/python -m pytest -m "not browser and not serial" -n $(TEST_PROCESSES) --dist loadscope \
+		--no-loadscope-reorder
 	$(BIN)/python -m pytest -m "serial and not browser"
 
 # Chromium driving the dashboard, the report and the lab (apt-get install chromium; .ci/run does).

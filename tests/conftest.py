@@ -40,10 +40,22 @@ BROWSER_TESTS = TESTS / "browser"
 
 
 def pytest_collection_modifyitems(items):
-    """Everything under ``tests/browser/`` is a browser test (``make test-browser`` runs them)."""
+    """Everything under ``tests/browser/`` is a browser test (``make test-browser`` runs them);
+    the modules with the most ``slow`` tests (full runs, kernels, a wheel) come first.
+
+    ``make test`` hands whole modules to two processes (``--dist loadscope
+    --no-loadscope-reorder``), each taking the next module when it is free: the long modules
+    started first leave the short ones to even out the end, instead of one process running a
+    long module alone while the other has finished.
+    """
     for item in items:
         if BROWSER_TESTS in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
+    slow: dict[Path, int] = {}
+    for item in items:
+        slow[Path(item.path)] = slow.get(Path(item.path), 0) + bool(item.get_closest_marker("slow"))
+    order = {item: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-slow[Path(item.path)], order[item]))
 
 
 #: The smallest valid ``client.yaml`` (as a mapping).

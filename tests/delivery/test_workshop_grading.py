@@ -89,7 +89,11 @@ def test_a_class_with_good_wrong_broken_endless_and_curious_notebooks(pack, tmp_
     broken = nbformat.read(pack / "exercises" / EXERCISE, as_version=4)
     broken.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('my own mistake')"))
     endless = nbformat.read(pack / "exercises" / EXERCISE, as_version=4)
-    endless.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    # endless as a loop whose condition never changes; it sleeps rather than spins, since the
+    # grader stops a cell by its wall time alone and a spinning one would take a core from the
+    # tests beside it for the whole limit
+    endless.cells.insert(2, nbformat.v4.new_code_cell(
+        "import time\nwhile True:\n    time.sleep(0.5)"))
     curious = nbformat.read(pack / "exercises" / EXERCISE, as_version=4)
     curious.cells.insert(2, nbformat.v4.new_code_cell(
         f"print(open({str(pack.resolve() / 'answers' / EXERCISE)!r}).read())"))
@@ -97,8 +101,8 @@ def test_a_class_with_good_wrong_broken_endless_and_curious_notebooks(pack, tmp_
         (subs / name).mkdir()
         nbformat.write(nb, subs / name / EXERCISE)
 
-    # a cell of the exercise takes 2 s at most on this machine class; the endless one holds a
-    # core until the cell limit stops it, so the limit is kept short
+    # a cell of the exercise takes 2 s at most on this machine class; the endless one runs until
+    # the cell limit stops it, so the limit is kept short
     limits = grading.Limits(cell=12, notebook=90, total=420)
     start = time.monotonic()
     args = argparse.Namespace(pack_dir=pack, submissions_dir=subs)
