@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -129,6 +130,20 @@ def test_csv_for_a_spanish_excel(tmp_path):
     text = exports.write_csv(tmp_path / "x.csv", frame, sep=";", decimal=",").read_bytes(
         ).decode("utf-8-sig")
     assert text == "Nombre;Importe\r\n'-Ana;-1234,5\r\n"
+
+
+def test_spanish_numbers_are_what_pandas_writes_with_a_decimal_comma(tmp_path):
+    # write_csv formats float columns itself when the decimal is not a point (pandas' own
+    # formatter is called per value): the bytes must stay pandas' own
+    values = [-1234.5, 0.0, -0.0, 0.1 + 0.2, 1e16, 1e-05, 0.00012, 123456789012.34, np.nan,
+              float("inf"), 5e-324, 100.0, -7.0]
+    frame = pd.DataFrame({"Importe": values, "Cuota": np.float32(0.1), "Pedidos": 3,
+                          "Cliente": [f"C{i}" for i in range(len(values))]})
+    ours = exports.write_csv(tmp_path / "x.csv", frame, sep=";", decimal=",").read_bytes()
+    theirs = "\ufeff" + frame.to_csv(sep=";", decimal=",", index=False, lineterminator="\r\n")
+    assert ours.decode("utf-8") == theirs
+    # a negative number stays a number (no quote that makes it text), as the client reads it
+    assert ours.decode("utf-8-sig").split("\r\n")[1] == "-1234,5;0,1;3;C0"
 
 
 def test_hostile_headers_are_neutralised_too(tmp_path):

@@ -375,6 +375,10 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
             continue
         out[column] = _csv_column(series)
+    if decimal != ".":
+        for column in out.columns:
+            if out[column].dtype == np.float64:  # a float32's str is not its float's
+                out[column] = _decimal_text(out[column].to_numpy(), decimal)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # RFC 4180 line ends: the csv writer then quotes any field holding a CR or LF, so a stray
@@ -389,6 +393,16 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
         out.to_csv(path, sep=sep, decimal=decimal, encoding=encoding, index=False,
                    lineterminator="\r\n")
     return path
+
+
+def _decimal_text(values: np.ndarray, decimal: str) -> np.ndarray:
+    """A float column as ``to_csv(decimal=...)`` writes it: each value's ``str`` with its point
+    made ``decimal``, a missing value empty. pandas does the same through a formatter called
+    once per value, 9 s for the two target lists of a million customers; this takes under one."""
+    missing = np.isnan(values)
+    text = np.array([str(v).replace(".", decimal, 1) for v in values.tolist()], dtype=object)
+    text[missing] = ""
+    return text
 
 
 def _csv_places(kind: str) -> int | None:
