@@ -117,6 +117,37 @@ def test_workbook_01_reads_only_the_columns_occasions_are_made_of(run):
     assert book.ws.occasion_lines["amount"].equals(full["amount"])
 
 
+def test_the_customers_are_numbered_once_per_run_not_once_per_kernel(run, monkeypatch):
+    """``crmkit run`` keeps the numbering its checks made (each line's customer among the sorted
+    ids) with the inputs; a kernel's transactions carry it without numbering them again, equal
+    to what numbering them would give, while a workspace's own frame shows the client's columns
+    only."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    root, run_dir = run
+    whole = load_workspace(root)
+    assert occasions.CUSTOMER_CODES not in whole.transactions.columns
+    assert list(whole.customer_numbering.categories) == sorted(set(whole.transactions[
+        "customer_id"]))
+    stored = pq.read_schema(run_dir / cache.INPUTS_DIR / "transactions.parquet")
+    assert str(stored.field(occasions.CUSTOMER_CODES).type) == "int32"
+
+    def never(*_):
+        raise AssertionError("the kernel numbered the customers again")
+
+    monkeypatch.setattr(occasions, "customer_numbering", never)
+    for read in ("occasion_lines", "transactions"):  # 01's columns, then 05's whole table
+        cache.forget()
+        lines = getattr(cache.load(root, run_dir), read)
+        numbered = lines[occasions.CUSTOMER_CODES]
+        expected = pd.Categorical(whole.transactions["customer_id"],
+                                  categories=sorted(set(whole.transactions["customer_id"])))
+        pd.testing.assert_extension_array_equal(numbered.array, expected)
+        pd.testing.assert_index_equal(numbered.cat.categories, whole.customer_numbering.categories)
+    cache.forget()
+
+
 def test_kept_indicators_of_another_window_are_not_used(run):
     root, run_dir = run
     twelve = open_workbook(root, run_dir, "en", section="context").steps.indicators

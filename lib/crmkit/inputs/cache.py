@@ -26,6 +26,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -39,6 +40,10 @@ __all__ = ["INPUTS_DIR", "RunWorkspace", "Tables", "forget", "load", "same_table
 #: Folder of the run that holds the validated inputs.
 INPUTS_DIR = "inputs"
 MANIFEST = "manifest.json"
+#: The sorted distinct customer ids of the transactions, beside ``transactions.parquet``, whose
+#: :data:`~crmkit.inputs.occasions.CUSTOMER_CODES` column holds each line's position among them
+#: (:attr:`~crmkit.inputs.workspace.Workspace.customer_numbering`, made by ``crmkit run``).
+CUSTOMER_IDS = "transactions-customer_ids.parquet"
 TABLES = ("customers", "transactions", "interactions", "survey")
 
 #: The frames this process last read from a run's ``inputs/``, with the folder and manifest they
@@ -71,8 +76,7 @@ class Tables:
         if name not in self.read:
             frame = pd.read_parquet(self.folder / f"{name}.parquet")
             if name == "transactions":
-                # numbered once per kernel, not once per count (occasions.customer_codes)
-                occasions.with_customer_codes(frame)
+                self._numbered(frame)
                 self.lines = None  # the whole table holds them
             self.read[name] = frame
         return self.read[name]
@@ -89,9 +93,21 @@ class Tables:
                 present = set(pq.read_schema(path).names)
                 self.lines = pd.read_parquet(path, columns=[
                     c for c in occasions.LINE_COLUMNS if c in present])
-                occasions.with_customer_codes(self.lines)
+                self._numbered(self.lines)
             frame = self.lines
         return frame[[c for c in occasions.LINE_COLUMNS if c in frame.columns]]
+
+
+    def _numbered(self, lines: pd.DataFrame) -> None:
+        """Give the lines their customer numbering (:func:`occasions.with_customer_codes`): the
+        one ``crmkit run`` saved with them, or made now (a few seconds on ten million lines)."""
+        codes = lines.get(occasions.CUSTOMER_CODES)
+        if codes is not None and pd.api.types.is_integer_dtype(codes.dtype):
+            ids = pd.read_parquet(self.folder / CUSTOMER_IDS)["customer_id"]
+            lines[occasions.CUSTOMER_CODES] = pd.Categorical.from_codes(
+                codes.to_numpy(), categories=pd.Index(ids.array), validate=False)
+        else:
+            occasions.with_customer_codes(lines)
 
 
 class _Table:
@@ -157,6 +173,13 @@ def save(ws: Workspace, run_dir: str | Path) -> Path:
     for name in TABLES:
         frame = getattr(ws, name)
         if frame is not None:
+            numbering = ws.customer_numbering if name == "transactions" else None
+            if numbering is not None and len(numbering) == len(frame):
+                # the numbering as each line's position among the distinct ids, stored apart
+                pd.DataFrame({"customer_id": numbering.categories}).to_parquet(
+                    folder / CUSTOMER_IDS, index=False)
+                frame = frame.assign(**{occasions.CUSTOMER_CODES: np.asarray(
+                    numbering.codes, dtype=np.int32)})
             frame.to_parquet(folder / f"{name}.parquet", index=False)
             tables.append(name)
     sources = {file: {**dataclasses.asdict(d), "configured": sorted(d.configured)}

@@ -158,6 +158,12 @@ class Workspace:
         kept and left out (and why), for ``crmkit check``.
     warnings : list of Notice
         What ``crmkit check`` points out without blocking the run.
+    customer_numbering : pandas.Categorical or None
+        Each transaction line's customer id over the sorted distinct ids
+        (:func:`crmkit.inputs.occasions.customer_numbering`), made once while the file is
+        checked; ``crmkit run`` keeps it with the run's inputs (:mod:`crmkit.inputs.cache`), so
+        that no workbook numbers ten million lines again. Not a column: whoever reads the
+        transactions (a workshop participant's ``tx.head()``) sees the client's columns only.
     """
 
     path: Path
@@ -173,6 +179,7 @@ class Workspace:
     files: dict[str, str] = field(default_factory=dict)
     readings: dict[str, Reading] = field(default_factory=dict)
     warnings: list[Notice] = field(default_factory=list)
+    customer_numbering: pd.Categorical | None = field(default=None, repr=False, compare=False)
 
     @property
     def occasion_lines(self) -> pd.DataFrame:
@@ -457,13 +464,17 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     if inputs.customers.from_transactions and loaded["customers"] is None:
         loaded["customers"] = _customers_from(loaded["transactions"])
 
+    # the transactions' customers numbered once, for the checks below and the run's workbooks
+    numbering = (occasions.customer_numbering(loaded["transactions"].frame)
+                 if loaded["transactions"] is not None else None)
     customers = loaded["customers"]
     if customers is not None and "customer_id" in customers.frame:
         known = pa.array(customers.frame["customer_id"].dropna().unique(), type=pa.large_string())
         for kind in ("transactions", "interactions", "survey"):
             other = loaded[kind]
             if other is not None and "customer_id" in other.frame:
-                _check_known(other, known, problems, customers.file)
+                _check_known(other, known, problems, customers.file,
+                             numbering if kind == "transactions" else None)
 
     if config is not None:
         interactions = loaded["interactions"]
@@ -475,7 +486,9 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         tx, cu = loaded["transactions"], loaded["customers"]
         if tx is not None and tx.complete and cu is not None and not problems:
             with _never_a_traceback("transactions", problems):
-                found, notes = history_checks(config, cu.frame, tx.frame, as_of, cu.file)
+                lines = tx.frame if numbering is None else \
+                    tx.frame.assign(**{occasions.CUSTOMER_CODES: numbering})
+                found, notes = history_checks(config, cu.frame, lines, as_of, cu.file)
                 problems.extend(found)
                 warnings.extend(Notice(key, tuple((k, str(v)) for k, v in values.items()))
                                 for key, values in notes)
@@ -487,7 +500,7 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
     if as_of is None:
         as_of = transactions["date"].max().date()
     warnings.extend(_placeholders(config_path))
-    warnings.extend(_history_warnings(loaded["transactions"], config, as_of))
+    warnings.extend(_history_warnings(loaded["transactions"], config, as_of, numbering))
     return Workspace(
         path=root,
         slug=root.resolve().name,
@@ -504,6 +517,7 @@ def _load(root: Path, problems: ProblemList) -> Workspace | None:
         readings={kind: item.reading for kind, item in loaded.items()
                   if item is not None and item.reading is not None},
         warnings=warnings,
+        customer_numbering=numbering,
     )
 
 
@@ -571,9 +585,10 @@ def _placeholders(config_path: Path) -> list[Notice]:
     return found
 
 
-def _history_warnings(transactions: _Loaded, config: ClientConfig,
-                      as_of: dt.date) -> list[Notice]:
-    """A history shorter than the indicators' window; customers who only returned goods."""
+def _history_warnings(transactions: _Loaded, config: ClientConfig, as_of: dt.date,
+                      numbering: pd.Categorical | None = None) -> list[Notice]:
+    """A history shorter than the indicators' window; customers who only returned goods
+    (``numbering``: the lines' customers numbered, :func:`occasions.customer_numbering`)."""
     out: list[Notice] = []
     frame = transactions.frame
     first = frame["date"].min()
@@ -583,14 +598,23 @@ def _history_warnings(transactions: _Loaded, config: ClientConfig,
         if months < window:
             out.append(_notice("check_warning_short_history", file=transactions.file,
                                months=months, window=window))
-    # Customers none of whose lines is a purchase, with pyarrow's hash sets: pandas' groupby
-    # on arrow strings takes a second on a million lines.
-    ids = pa.array(frame["customer_id"], from_pandas=True)
-    bought = pc.greater_equal(pa.array(frame["amount"], from_pandas=True), 0)
-    buyers = pc.unique(pc.filter(ids, pc.fill_null(bought, False)))
-    everyone = pc.unique(pc.drop_null(ids))
-    only_returns = pc.filter(everyone, pc.invert(pc.is_in(everyone, value_set=buyers)))
-    only_returns = only_returns.to_pylist()
+    if numbering is not None:
+        # Customers none of whose lines is a purchase, by their numbers, in the order they
+        # first appear (as below)
+        codes = np.asarray(numbering.codes)
+        bought = frame["amount"].to_numpy(dtype=float, na_value=np.nan) >= 0
+        buyer = np.bincount(codes[bought], minlength=len(numbering.categories)) > 0
+        seen = pd.unique(codes)
+        only_returns = numbering.categories[seen[~buyer[seen]]].tolist()
+    else:
+        # with pyarrow's hash sets: pandas' groupby on arrow strings takes a second on a
+        # million lines
+        ids = pa.array(frame["customer_id"], from_pandas=True)
+        bought = pc.greater_equal(pa.array(frame["amount"], from_pandas=True), 0)
+        buyers = pc.unique(pc.filter(ids, pc.fill_null(bought, False)))
+        everyone = pc.unique(pc.drop_null(ids))
+        only_returns = pc.filter(everyone, pc.invert(pc.is_in(everyone, value_set=buyers)))
+        only_returns = only_returns.to_pylist()
     if len(only_returns):
         out.append(_notice("check_warning_only_returns", file=transactions.file,
                            count=f"{len(only_returns):,}",
@@ -1320,11 +1344,19 @@ def _check_duplicates(customers: _Loaded, problems: ProblemList) -> None:
 
 
 def _check_known(item: _Loaded, known: pa.Array, problems: ProblemList,
-                 customers_file: str = "customers.csv") -> None:
+                 customers_file: str = "customers.csv",
+                 numbering: pd.Categorical | None = None) -> None:
     ids = item.frame["customer_id"]
-    # pyarrow's hash lookup: pandas' isin on arrow strings goes through Python objects.
-    found = pc.is_in(pa.array(ids, from_pandas=True, type=pa.large_string()), value_set=known)
-    unknown = ~pc.fill_null(found, True).to_numpy(zero_copy_only=False) & ids.notna().to_numpy()
+    if numbering is not None:  # each distinct id looked up once (every line has one)
+        found = pc.is_in(pa.array(numbering.categories, from_pandas=True,
+                                  type=pa.large_string()), value_set=known)
+        unknown = ~found.to_numpy(zero_copy_only=False)[np.asarray(numbering.codes)]
+    else:
+        # pyarrow's hash lookup: pandas' isin on arrow strings goes through Python objects.
+        found = pc.is_in(pa.array(ids, from_pandas=True, type=pa.large_string()),
+                         value_set=known)
+        unknown = ~pc.fill_null(found, True).to_numpy(zero_copy_only=False) & \
+            ids.notna().to_numpy()
     if not unknown.any():
         return
     header = item.headers["customer_id"]
