@@ -201,7 +201,9 @@ def test_a_long_sheet_keeps_its_first_rows_and_the_whole_table_goes_to_a_csv(tmp
     note = rows[-1][0]
     assert "10" in note and "25" in note and "tables-Lista.csv" in note
     assert len(list(book["Corta"].iter_rows(values_only=True))) == 5  # header + 4, no note
-    whole = pd.read_csv(tmp_path / "tables-Lista.csv", sep=",", encoding="utf-8-sig")
+    # in the language's dialect, as the target lists: a Spanish Excel splits on ";"
+    whole = pd.read_csv(tmp_path / "tables-Lista.csv", sep=";", decimal=",",
+                        encoding="utf-8-sig")
     assert whole.iloc[:, 0].tolist() == [f"C{i}" for i in range(25)]
     assert whole.iloc[:, 1].tolist() == [i * 1.5 for i in range(25)]
     assert not (tmp_path / "tables-Corta.csv").exists()

@@ -47,6 +47,7 @@ from crmkit.planning import automation
 __all__ = [
     "FORMULA_PREFIXES",
     "column_kind",
+    "csv_dialect",
     "excel_number_format",
     "neutralise",
     "sheet_names",
@@ -278,7 +279,9 @@ def write_workbook(path: str | Path, tables: Mapping[str, Table | pd.DataFrame],
             # the whole of it goes to a CSV beside the workbook, exactly, and the sheet keeps
             # the first rows and says so, rather than taking minutes to write and to open.
             whole = path.with_name(f"{path.stem}-{_STEM_UNSAFE.sub('_', name)}.csv")
-            write_csv(whole, item if isinstance(item, Table) else frame)
+            sep, decimal = csv_dialect(fmt.lang)  # as the target lists: a Spanish Excel's
+            write_csv(whole, item if isinstance(item, Table) else frame, sep=sep,
+                      decimal=decimal)
             frame = frame.iloc[:SHEET_ROWS_MAX]
         widths = []
         for j, header in enumerate(headers, start=1):
@@ -393,6 +396,12 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
         out.to_csv(path, sep=sep, decimal=decimal, encoding=encoding, index=False,
                    lineterminator="\r\n")
     return path
+
+
+def csv_dialect(lang: str) -> tuple[str, str]:
+    """``(sep, decimal)`` of a CSV for a spreadsheet in ``lang``: a Spanish Excel reads ``;``
+    and a decimal comma, an English one ``,`` and a point."""
+    return (";", ",") if lang == "es" else (",", ".")
 
 
 def _decimal_text(values: np.ndarray, decimal: str) -> np.ndarray:
@@ -591,7 +600,7 @@ def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
     if folder is None:
         return {}
     folder = Path(folder)
-    sep, decimal = (";", ",") if fmt.lang == "es" else (",", ".")
+    sep, decimal = csv_dialect(fmt.lang)
     known = {}
     if level_2 is not None and {"segment", "segment_name"} <= set(level_2.segments.columns):
         known = dict(zip(level_2.segments["segment"].astype(str),
