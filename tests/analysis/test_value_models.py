@@ -179,6 +179,22 @@ def test_pnbd_predictions_equal_lifetimes(lt, pnbd, lt_pnbd, cdnow):  # noqa: F8
     np.testing.assert_allclose(our_expected, expected, rtol=1e-3)
 
 
+@pytest.mark.parametrize("model", ["bg", "mbg", "pnbd"])
+def test_expected_purchases_each_is_the_loop_bit_for_bit(model, mbg, pnbd, cdnow):  # noqa: F811
+    # the valuation's 36 months and the holdout's weeks share the work a loop repeats: what
+    # they get must be the very numbers of the loop (which the tests above hold to lifetimes)
+    x, tx, T = arrays(cdnow)
+    fitted = {"bg": BetaGeo().fit(x, tx, T), "mbg": mbg, "pnbd": pnbd}[model]
+    times = [1.0, 7.0, 39.0, 52.0 * 3]
+    each = list(fitted.expected_purchases_each(times, x, tx, T))
+    assert len(each) == len(times)
+    for t, got in zip(times, each, strict=True):
+        np.testing.assert_array_equal(got, fitted.expected_purchases(t, x, tx, T))
+    # histories that share a frequency and an age (the cohort's one-off buyers) share a term
+    assert len(np.unique(np.stack([x, T]), axis=1).T) < len(x)
+    assert list(fitted.expected_purchases_each([], x, tx, T)) == []
+
+
 def test_pnbd_numerics_at_the_edges():
     # Both branches (alpha >= beta and alpha < beta) give the same function across alpha = beta.
     x, tx, T = np.array([0.0, 3, 40, 300]), np.array([0.0, 20, 38, 77]), np.full(4, 78.0)

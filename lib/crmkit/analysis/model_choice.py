@@ -276,10 +276,10 @@ def _tracking(transactions, summary, fitted, the_split: Split) -> pd.DataFrame:
     x, tx, age, counts = value.distinct_histories(summary["frequency"], summary["recency"],
                                                   summary["T"])
     rows = []
-    for end in ends:
+    expected = fitted.expected_purchases_each([float(end) for end in ends], x, tx, age)
+    for end, purchases in zip(ends, expected, strict=True):
         actual = int(np.searchsorted(offset, end, side="right") - after_end)
-        predicted = float(np.dot(np.asarray(fitted.expected_purchases(float(end), x, tx, age),
-                                            dtype=float), counts))
+        predicted = float(np.dot(np.asarray(purchases, dtype=float), counts))
         rows.append({"day": end, "date": the_split.calibration_end + dt.timedelta(days=end),
                      "actual": actual, "predicted": predicted})
     return pd.DataFrame(rows)

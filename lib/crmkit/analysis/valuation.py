@@ -220,10 +220,9 @@ def _discounted_purchases(model, histories: _Histories, months: int, discount_ra
     x, tx, age = histories.x, histories.tx, histories.age
     total = np.zeros(len(x))
     previous = np.zeros(len(x))
-    for month in range(1, months + 1):
-        cumulative = np.asarray(model.expected_purchases(month * value.PERIODS_PER_MONTH["D"],
-                                                         x, tx, age),
-                                dtype=float)
+    ends = [month * value.PERIODS_PER_MONTH["D"] for month in range(1, months + 1)]
+    for month, expected in enumerate(model.expected_purchases_each(ends, x, tx, age), start=1):
+        cumulative = np.asarray(expected, dtype=float)
         total += (cumulative - previous) / (1.0 + monthly) ** month
         previous = cumulative
     return total

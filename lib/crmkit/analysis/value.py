@@ -801,6 +801,41 @@ class _Predictions:
         age = _as_float(T, "T")
         return _wrap(self._expected_purchases(t, x, tx, age), index, "expected_purchases")
 
+    def expected_purchases_each(self, times, frequency, recency, T):
+        """:meth:`expected_purchases` at each of ``times`` in turn, for the same histories.
+
+        The arrays are those of a loop over ``times``, bit for bit. A model whose term in
+        ``t`` depends on the frequency and the age alone (BG/NBD, MBG/NBD) evaluates it once
+        per distinct (frequency, age) pair, and what does not depend on ``t`` once: a million
+        customers' 420,000 distinct histories hold 24,000 such pairs, and a valuation asks for
+        36 months and a holdout for 26 weeks.
+
+        Parameters
+        ----------
+        times : sequence of float
+            Lengths of the future period, in the data's time unit.
+        frequency, recency, T : array_like
+            The customers' histories, one-dimensional, of one length.
+
+        Yields
+        ------
+        numpy.ndarray
+            The expected purchases of every history, one array per time.
+        """
+        x = _as_float(frequency, "frequency")
+        tx = _as_float(recency, "recency")
+        age = _as_float(T, "T")
+        times = np.asarray(times, dtype=float)
+        if x.ndim == 1 and x.shape == tx.shape == age.shape and len(x):
+            yield from self._expected_purchases_each(times, x, tx, age)
+        else:
+            for t in times:
+                yield self._expected_purchases(t, x, tx, age)
+
+    def _expected_purchases_each(self, times, x, tx, age):
+        for t in times:
+            yield self._expected_purchases(t, x, tx, age)
+
     def expected_purchases_new_customer(self, t):
         """Expected number of repeat purchases in ``t`` time units of a new, random customer.
 
@@ -979,14 +1014,27 @@ class BetaGeo(_Predictions, _ParametricModel):
         # first two arguments do not grow with x: no overflow or lost precision for heavy buyers.
         # With x = tx = age = 0 it is equation (9), the new customer's expectation.
         r, alpha, a, b = self.params.to_numpy()
+        return (a + b + x - 1) / (a - 1) * self._gap(t, x, age) * self._probability_alive(
+            x, tx, age)
+
+    def _gap(self, t, x, age):
+        """The term of equation (10) in ``t``: a function of the frequency and the age alone."""
+        r, alpha, a, b = self.params.to_numpy()
         log_1mz = np.log(alpha + age) - np.log(alpha + age + t)
         z = t / (alpha + age + t)
         hyp = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         with np.errstate(divide="ignore", invalid="ignore"):
             # 1 - (1-z)^(a-1) * 2F1 via expm1: for short horizons the two terms nearly cancel.
             log_tail = (a - 1) * log_1mz + np.log(hyp)
-            gap = np.where(hyp > 0, -np.expm1(log_tail), 1 - np.exp((a - 1) * log_1mz) * hyp)
-        return (a + b + x - 1) / (a - 1) * gap * self._probability_alive(x, tx, age)
+            return np.where(hyp > 0, -np.expm1(log_tail), 1 - np.exp((a - 1) * log_1mz) * hyp)
+
+    def _expected_purchases_each(self, times, x, tx, age):
+        r, alpha, a, b = self.params.to_numpy()
+        (x_pair, age_pair), pair = _unique_rows([x, age])
+        scale = (a + b + x - 1) / (a - 1)
+        alive = self._probability_alive(x, tx, age)
+        for t in times:
+            yield scale * self._gap(t, x_pair, age_pair)[pair] * alive
 
 
 # --------------------------------------------------------------------------------------------
@@ -1219,14 +1267,28 @@ class ModifiedBetaGeo(_PurchaseModel):
 
     def _expected_purchases(self, t, x, tx, age):
         r, alpha, a, b = self.params.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alive = self._probability_alive(x, tx, age)
+        return (a + b + x) / (a - 1) * self._gap(t, x, age) * alive
+
+    def _gap(self, t, x, age):
+        """The term in ``t``: a function of the frequency and the age alone."""
+        r, alpha, a, b = self.params.to_numpy()
         log_1mz = np.log(alpha + age) - np.log(alpha + age + t)
         z = t / (alpha + age + t)
         hyp = hyp2f1(a + b - r, a - 1, a + b + x, z)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_tail = (a - 1) * log_1mz + np.log(hyp)
-            gap = np.where(hyp > 0, -np.expm1(log_tail), 1 - np.exp((a - 1) * log_1mz) * hyp)
+            return np.where(hyp > 0, -np.expm1(log_tail), 1 - np.exp((a - 1) * log_1mz) * hyp)
+
+    def _expected_purchases_each(self, times, x, tx, age):
+        r, alpha, a, b = self.params.to_numpy()
+        (x_pair, age_pair), pair = _unique_rows([x, age])
+        scale = (a + b + x) / (a - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
             alive = self._probability_alive(x, tx, age)
-        return (a + b + x) / (a - 1) * gap * alive
+        for t in times:
+            yield scale * self._gap(t, x_pair, age_pair)[pair] * alive
 
 
 class _ParetoData(NamedTuple):
