@@ -229,6 +229,18 @@ def test_tables_xlsx_has_a_sheet_per_exported_table_in_the_language(runs, demo):
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+    # the client reads the target list's segments by their names, as in target_lists/*.csv
+    targets = sheet_frame(folder, "xlsx_sheet_targets", lang)
+    named = {s["segment"]: s["name"] for s in results(folder)["segments"]["value"]}
+    shown = set(targets[t("auto_col_segment", lang)].dropna())
+    assert shown and shown <= set(named.values()), shown - set(named.values())
+    with open(folder / "target_lists" / "level1.csv", encoding="utf-8-sig") as handle:
+        listed = list(csv.DictReader(handle, delimiter=";" if lang == "es" else ","))
+    by_customer = {row[t("auto_col_customer_id", lang)]: row[t("auto_col_segment", lang)]
+                   for row in listed}
+    for customer, segment in zip(targets[t("auto_col_customer_id", lang)].head(50),
+                                 targets[t("auto_col_segment", lang)].head(50), strict=True):
+        assert by_customer[str(customer)] == segment
 
 
 def test_a_hostile_customer_id_is_neutralised_in_the_csv_lists_and_the_xlsx(runs):

@@ -50,6 +50,7 @@ __all__ = [
     "csv_dialect",
     "excel_number_format",
     "neutralise",
+    "readable_targets",
     "sheet_names",
     "stage_table",
     "staged_tables",
@@ -569,6 +570,41 @@ def staged_tables(folder: str | Path, fmt: Formatter) -> dict[str, Table]:
     return out
 
 
+def readable_targets(frame: pd.DataFrame, fmt: Formatter,
+                     level_2: automation.Level2 | None = None, *,
+                     names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A target list as the client reads it: segment names, not keys (``Loyal``, not
+    ``loyal``), and interests in the language (:func:`crmkit.core.i18n.value_label`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``level1(...).targets``, ``level2(...).targets`` or :func:`~crmkit.planning.automation.
+        target_list` (not changed).
+    fmt : Formatter
+    level_2 : Level2, optional
+        Its ``segments`` give the names of the segments; ``names`` (segment key -> name) adds
+        to them, and a key without a name is kept as it is.
+    """
+    known = {}
+    if level_2 is not None and {"segment", "segment_name"} <= set(level_2.segments.columns):
+        known = dict(zip(level_2.segments["segment"].astype(str),
+                         level_2.segments["segment_name"].astype(str), strict=True))
+    known.update({str(k): str(v) for k, v in (names or {}).items()})
+    frame = frame.copy()
+    if "segment_name" in frame.columns and "segment" in frame.columns:
+        frame["segment"] = frame["segment_name"].where(frame["segment_name"].notna(),
+                                                       frame["segment"])
+    elif "segment" in frame.columns:
+        frame["segment"] = _map_distinct(
+            frame["segment"], lambda v: known.get(str(v), v) if v is not None else v)
+    if "interest" in frame.columns:
+        frame["interest"] = _map_distinct(
+            frame["interest"], lambda v: v if v is None or (isinstance(v, float) and v != v)
+            else value_label(v, fmt.lang))
+    return frame
+
+
 def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
                       level_2: automation.Level2 | None,
                       fmt: Formatter, *, names: Mapping[str, str] | None = None
@@ -580,8 +616,7 @@ def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
     client
     text a spreadsheet would read as a formula (a customer id ``=HYPERLINK(…)``) is neutralised.
     Spanish lists use ``;`` and a decimal comma, as a Spanish Excel expects. The client reads
-    segment names, not keys (``Loyal``, not ``loyal``), and interests in the language
-    (:func:`crmkit.core.i18n.value_label`).
+    segment names, not keys, and interests in the language (:func:`readable_targets`).
 
     Parameters
     ----------
@@ -601,28 +636,9 @@ def save_target_lists(folder: str | Path | None, level_1: automation.Level1,
         return {}
     folder = Path(folder)
     sep, decimal = csv_dialect(fmt.lang)
-    known = {}
-    if level_2 is not None and {"segment", "segment_name"} <= set(level_2.segments.columns):
-        known = dict(zip(level_2.segments["segment"].astype(str),
-                         level_2.segments["segment_name"].astype(str), strict=True))
-    known.update({str(k): str(v) for k, v in (names or {}).items()})
-
-    def readable(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.copy()
-        if "segment_name" in frame.columns and "segment" in frame.columns:
-            frame["segment"] = frame["segment_name"].where(frame["segment_name"].notna(),
-                                                           frame["segment"])
-        elif "segment" in frame.columns:
-            frame["segment"] = _map_distinct(
-                frame["segment"], lambda v: known.get(str(v), v) if v is not None else v)
-        if "interest" in frame.columns:
-            frame["interest"] = _map_distinct(
-                frame["interest"], lambda v: v if v is None or (isinstance(v, float) and v != v)
-                else value_label(v, fmt.lang))
-        return frame
 
     def table(frame: pd.DataFrame, columns: dict) -> Table:
-        frame = readable(frame)
+        frame = readable_targets(frame, fmt, level_2, names=names)
         return Table(frame, fmt, {c: v for c, v in columns.items() if c in frame.columns})
 
     lists = {"level1": table(level_1.targets, automation.LEVEL1_TARGET_COLUMNS)}
