@@ -408,7 +408,8 @@ def csv_dialect(lang: str) -> tuple[str, str]:
 def _decimal_text(values: np.ndarray, decimal: str) -> np.ndarray:
     """A float column as ``to_csv(decimal=...)`` writes it: each value's ``str`` with its point
     made ``decimal``, a missing value empty. pandas does the same through a formatter called
-    once per value, 9 s for the two target lists of a million customers; this takes under one."""
+    once per value (9 s for the two target lists of a million customers; this, under half a
+    second a million values)."""
     missing = np.isnan(values)
     text = np.array([str(v).replace(".", decimal, 1) for v in values.tolist()], dtype=object)
     text[missing] = ""

@@ -598,7 +598,7 @@ def _history_warnings(transactions: _Loaded, config: ClientConfig, as_of: dt.dat
         if months < window:
             out.append(_notice("check_warning_short_history", file=transactions.file,
                                months=months, window=window))
-    if numbering is not None:
+    if numbering is not None and len(numbering) == len(frame):
         # Customers none of whose lines is a purchase, by their numbers, in the order they
         # first appear (as below)
         codes = np.asarray(numbering.codes)
@@ -1347,7 +1347,7 @@ def _check_known(item: _Loaded, known: pa.Array, problems: ProblemList,
                  customers_file: str = "customers.csv",
                  numbering: pd.Categorical | None = None) -> None:
     ids = item.frame["customer_id"]
-    if numbering is not None:  # each distinct id looked up once (every line has one)
+    if numbering is not None and len(numbering) == len(ids):  # each distinct id once
         found = pc.is_in(pa.array(numbering.categories, from_pandas=True,
                                   type=pa.large_string()), value_set=known)
         unknown = ~found.to_numpy(zero_copy_only=False)[np.asarray(numbering.codes)]

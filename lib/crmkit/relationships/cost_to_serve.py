@@ -249,7 +249,7 @@ def compute(customers: pd.DataFrame, interactions: pd.DataFrame | None = None,
 
     parts = []
     # The text columns are grouped and looked up as categoricals (_coded): each distinct value
-    # is hashed once, not once per row and grouping (a million customers' log: 15 s, then 7).
+    # is hashed once, not once per row and grouping (a million customers: 14.7 s, then 11.3).
     logged = _coded(logged, _LOG_KEYS)
     if not logged.empty:
         rate = _looked_up(logged["relationship_type"], drv["cost_per_minute"])
@@ -410,14 +410,14 @@ def _as_text(frame: pd.DataFrame, columns: list[str]) -> None:
     """``columns`` of ``frame``, categoricals of text, made text again (in place)."""
     for column in columns:
         labels = frame[column]
-        frame[column] = pd.Series(labels.cat.categories.array.take(labels.cat.codes.to_numpy()),
-                                  index=frame.index)
+        frame[column] = pd.Series(labels.cat.categories.array.take(
+            labels.cat.codes.to_numpy(), allow_fill=True), index=frame.index)  # -1: missing
 
 
 def _looked_up(labels: pd.Series, values: pd.Series) -> np.ndarray:
     """``labels.map(values)`` as floats, for a categorical ``labels``: one lookup per category."""
-    table = values.reindex(labels.cat.categories).to_numpy(float)
-    return table[labels.cat.codes.to_numpy()]
+    table = np.append(values.reindex(labels.cat.categories).to_numpy(float), np.nan)
+    return table[labels.cat.codes.to_numpy()]  # code -1 (a missing label) takes the NaN
 
 
 def _by_text(result):
