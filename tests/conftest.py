@@ -201,9 +201,15 @@ def write_batch_clients(clients: Path) -> Path:
     shutil.copytree(paths.DEMO_CLIENTS / "bank", clients / "bank")
     hostile_retail_copy(clients)
     shutil.copytree(paths.DEMO_CLIENTS / "retail", clients / "failing")
-    (clients / "broken").mkdir()
-    (clients / "broken" / "client.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    invalid_workspace(clients / "broken")
     return clients
+
+
+def invalid_workspace(folder: Path) -> Path:
+    """A workspace whose client.yaml is not YAML and whose files are missing."""
+    folder.mkdir(parents=True)
+    (folder / "client.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    return folder
 
 
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:

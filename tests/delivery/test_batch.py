@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BATCH_CLIENTS, HOSTILE_NAME, crmkit_cli
+from conftest import BATCH_CLIENTS, HOSTILE_NAME, crmkit_cli, invalid_workspace
 
 from crmkit.core import paths
 from crmkit.core.i18n import Formatter, t
@@ -35,13 +35,6 @@ from crmkit.delivery.runner import FAIL_ENV, latest_run, unchanged_run
 from crmkit.inputs.workspace import load_workspace
 
 DEMO = paths.DEMO_CLIENTS
-
-
-def _invalid(folder: Path) -> Path:
-    """A workspace whose client.yaml is not YAML and whose files are missing."""
-    folder.mkdir(parents=True)
-    (folder / "client.yaml").write_text("name: [unclosed\n", encoding="utf-8")
-    return folder
 
 
 # ------------------------------------------------------------------------------------------
@@ -81,7 +74,7 @@ def test_bad_input_messages_in_spanish(tmp_path, capsys):
 
 
 def test_workers_must_be_at_least_one(tmp_path, capsys):
-    _invalid(tmp_path / "clients" / "acme")
+    invalid_workspace(tmp_path / "clients" / "acme")
     assert main(["batch", str(tmp_path / "clients"), "--workers", "0",
                  "--out", str(tmp_path / "reports")]) == 2
     assert "--workers 0; expected a whole number of at least 1" in capsys.readouterr().err
@@ -89,7 +82,7 @@ def test_workers_must_be_at_least_one(tmp_path, capsys):
 
 
 def test_workers_and_scheduler_together(tmp_path, capsys):
-    _invalid(tmp_path / "clients" / "acme")
+    invalid_workspace(tmp_path / "clients" / "acme")
     assert main(["batch", str(tmp_path / "clients"), "--workers", "2", "--scheduler",
                  "tcp://127.0.0.1:8786", "--out", str(tmp_path / "reports")]) == 2
     assert "expected one of them" in capsys.readouterr().err
@@ -103,7 +96,7 @@ def _closed_port() -> int:
 
 
 def test_scheduler_that_does_not_answer_exits_2_within_10_seconds(tmp_path, capsys):
-    _invalid(tmp_path / "clients" / "acme")
+    invalid_workspace(tmp_path / "clients" / "acme")
     address = f"tcp://127.0.0.1:{_closed_port()}"
     started = time.perf_counter()
     code = main(["batch", str(tmp_path / "clients"), "--scheduler", address,
@@ -115,7 +108,7 @@ def test_scheduler_that_does_not_answer_exits_2_within_10_seconds(tmp_path, caps
 
 
 def test_scheduler_address_that_is_not_one(tmp_path, capsys):
-    _invalid(tmp_path / "clients" / "acme")
+    invalid_workspace(tmp_path / "clients" / "acme")
     started = time.perf_counter()
     assert main(["batch", str(tmp_path / "clients"), "--scheduler", "nonsense:::",
                  "--out", str(tmp_path / "reports")]) == 2
@@ -190,7 +183,7 @@ def test_unchanged_run_compares_the_inputs_checksums(tmp_path):
 
 
 def test_run_one_reports_an_invalid_workspace(tmp_path):
-    client = _invalid(tmp_path / "clients" / "acme")
+    client = invalid_workspace(tmp_path / "clients" / "acme")
     outcome = run_one(str(client), str(tmp_path / "reports"))  # outside Dask: the same task
     assert (outcome["slug"], outcome["status"], outcome["exit_code"]) == ("acme", "invalid", 2)
     # a client.yaml that is not YAML is the one problem told: its files cannot be read without it
@@ -253,7 +246,7 @@ def outcomes(tmp_path):
         **RESULTS, "implementation": {"decision": "no_go", "npv": -5000.0}}), encoding="utf-8")
     failing = _client(clients, "gamma", "Gamma", "GBP")
     kept = _run_folder(reports, "gamma", "2026-01-02T101500-failed")
-    invalid = _invalid(clients / "delta")
+    invalid = invalid_workspace(clients / "delta")
     return reports, [
         {"slug": "acme", "client_dir": str(good), "status": "done", "run": str(run),
          "message": "", "seconds": 61.0},
@@ -403,8 +396,8 @@ def test_batch_of_four_then_resume(shared_runs, tmp_path):
 @pytest.mark.slow
 def test_a_run_that_kills_its_worker_fails_that_client_only(tmp_path, monkeypatch, capsys):
     clients, reports = tmp_path / "clients", tmp_path / "reports"
-    _invalid(clients / "crash")
-    _invalid(clients / "other")
+    invalid_workspace(clients / "crash")
+    invalid_workspace(clients / "other")
     monkeypatch.setenv(CRASH_ENV, "crash")
     assert main(["batch", str(clients), "--out", str(reports), "--workers", "1",
                  "--quiet"]) == 1
@@ -421,7 +414,7 @@ def test_batch_on_an_existing_scheduler(tmp_path, capsys):
     from distributed import LocalCluster
 
     clients, reports = tmp_path / "clients", tmp_path / "reports"
-    _invalid(clients / "acme")
+    invalid_workspace(clients / "acme")
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         address = cluster.scheduler_address
