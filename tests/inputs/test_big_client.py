@@ -182,6 +182,24 @@ def test_map_distinct_is_the_plain_map():
     assert sorted(calls) == ["x", "y"]  # once per distinct value
 
 
+def test_map_distinct_maps_a_column_of_dates_once_per_date():
+    import datetime as dt
+
+    day, other = dt.date(2027, 10, 1), dt.date(2027, 11, 1)
+    values = pd.Series([day] * 1000 + [None, other, dt.datetime(2027, 10, 1)], dtype=object)
+    calls = []
+
+    def text(v):
+        calls.append(v)
+        return None if v is None else v.isoformat()
+
+    assert exports._map_distinct(values, text) == [text(v) for v in values]
+    assert exports._map_distinct(values, text)[-1] == "2027-10-01T00:00:00"  # not the date's
+    calls.clear()
+    exports._map_distinct(pd.Series([day] * 1000 + [other] * 10, dtype=object), text)
+    assert sorted(calls) == [day, other]
+
+
 def test_a_long_sheet_keeps_its_first_rows_and_the_whole_table_goes_to_a_csv(tmp_path,
                                                                               monkeypatch):
     monkeypatch.setattr(exports, "SHEET_ROWS_MAX", 10)

@@ -174,19 +174,25 @@ def _cell_value(value: Any) -> Any:
     return neutralise(str(value))
 
 
+#: Columns :func:`_map_distinct` maps once per distinct value: all text, or all ``datetime.date``
+#: (a date never equals a datetime, nor a number, so no two kinds of value share a key).
+_DISTINCT_KINDS = ("string", "date")
+
+
 def _map_distinct(values: pd.Series, fn) -> list:
     """``[fn(v) for v in values]``, with ``fn`` called once per distinct value when all are text.
 
     A customer-level column (a million target-list rows) holds a few distinct segment names or
     interests: translating or neutralising each distinct one and spreading the results is the
-    same list in a fraction of the time. Columns of other values (numbers mixed with text,
-    where ``1`` and ``True`` would share a key) are mapped value by value, as before; missing
-    values are always passed to ``fn`` as they are.
+    same list in a fraction of the time; so is a column of calendar dates (a list's deadline,
+    one date for a million rows: 3 s value by value). Columns of other values (numbers mixed
+    with text, where ``1`` and ``True`` would share a key) are mapped value by value, as before;
+    missing values are always passed to ``fn`` as they are.
     """
     if isinstance(values.dtype, pd.CategoricalDtype) and \
-            pd.api.types.infer_dtype(values.cat.categories, skipna=True) == "string":
+            pd.api.types.infer_dtype(values.cat.categories, skipna=True) in _DISTINCT_KINDS:
         codes, uniques = values.cat.codes.to_numpy(), list(values.cat.categories)
-    elif pd.api.types.infer_dtype(values, skipna=True) == "string":
+    elif pd.api.types.infer_dtype(values, skipna=True) in _DISTINCT_KINDS:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     else:
         return [fn(v) for v in values.astype(object)]
