@@ -564,9 +564,16 @@ def _finish(header: list[str], data: pd.DataFrame, lines: np.ndarray
     """Drop empty rows and unnamed empty columns; clean and de-duplicate the column names."""
     # Rows without any value (";;;" lines some spreadsheets leave at the end) carry nothing.
     if len(data):
-        empty = np.ones(len(data), dtype=bool)
+        # Column after column, only the rows still blank in every column before are looked at:
+        # after the first column (a customer id, a date) there are few or none left.
+        still = np.arange(len(data))
         for col in data.columns:
-            empty &= _np_bool(pc.equal(pc.utf8_trim_whitespace(_arrow(data[col])), ""))
+            if not len(still):
+                break
+            values = data[col] if len(still) == len(data) else data[col].iloc[still]
+            still = still[_np_bool(pc.equal(pc.utf8_trim_whitespace(_arrow(values)), ""))]
+        empty = np.zeros(len(data), dtype=bool)
+        empty[still] = True
         if empty.any():
             data = data.loc[~empty].reset_index(drop=True)
             lines = lines[~empty]
