@@ -762,6 +762,15 @@ def test_segment_value_is_reproducible_with_seed(customers):
     np.testing.assert_allclose(first["mean_clv"], other["mean_clv"])
 
 
+def test_segment_value_in_two_threads_is_the_same_to_the_last_bit(customers, monkeypatch):
+    """A big customer base averages its resamples in two threads: the same intervals."""
+    args = (customers["clv"], customers["alive"], customers["segment"])
+    alone = segment_value(*args, seed=3)
+    monkeypatch.setattr(value, "_BOOT_THREADED", 1)
+    monkeypatch.setattr(value, "_BOOT_BLOCK", 64)  # many blocks in flight at once
+    pd.testing.assert_frame_equal(segment_value(*args, seed=3), alone, check_exact=True)
+
+
 def test_segment_value_aligns_series_and_keeps_category_order(customers):
     order = ["lost", "at risk", "loyal", "pair", "champions"]
     segments = customers["segment"].astype(pd.CategoricalDtype(order, ordered=True))

@@ -361,3 +361,11 @@ def test_data_without_dropout_are_diagnosed_degenerate_quickly():
     # customers); the benchmark measures the real figure.
     assert seconds < 10.0
     # Data with visible dropout are not stopped: CDNOW's fit is sound (see the tests above).
+
+
+def test_pareto_likelihood_in_two_threads_is_the_same_to_the_last_bit(cdnow, monkeypatch):  # noqa: F811
+    """A big client's parameter sets are split between two threads: the same fit exactly."""
+    alone = ParetoNBD().fit(*histories(cdnow))
+    monkeypatch.setattr(value, "THREADED_HISTORIES", 1)
+    threaded = ParetoNBD().fit(*histories(cdnow))
+    assert threaded.params_.to_dict() == alone.params_.to_dict()

@@ -89,6 +89,42 @@ FLAT_LOG_SE = 1.0
 # Bootstrap draws per block: small enough for the indices and gathered values to stay in CPU
 # cache (measured fastest around 10^5), large enough that Python overhead is negligible.
 _BOOT_BLOCK = 1 << 17
+#: Customers from which :func:`segment_value` averages its resamples in two threads (numpy's
+#: gathering runs outside the GIL); at a million customers the bootstrap takes 0.6 times as long.
+_BOOT_THREADED = 50_000
+
+
+class _Background:
+    """Calls run in ``threads`` threads, at most ``2 * threads`` waiting; in the caller's thread
+    when ``threads`` is 0. Leaving the ``with`` block waits for every call (and raises the first
+    error)."""
+
+    def __init__(self, threads: int):
+        self.threads, self.pool, self.pending = threads, None, []
+
+    def __enter__(self) -> _Background:
+        if self.threads:
+            from concurrent.futures import ThreadPoolExecutor  # only a big client needs it
+
+            self.pool = ThreadPoolExecutor(max_workers=self.threads)
+        return self
+
+    def run(self, fn, *args) -> None:
+        if self.pool is None:
+            fn(*args)
+            return
+        self.pending.append(self.pool.submit(fn, *args))
+        if len(self.pending) > 2 * self.threads:
+            self.pending.pop(0).result()
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is None:
+            return
+        try:
+            for future in self.pending:
+                future.result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -1342,12 +1378,33 @@ def _pareto_log_a0(log_recent, log_age):
     return log_recent + np.log(-np.expm1(np.minimum(log_age - log_recent, 0.0)))
 
 
+#: Distinct histories from which :func:`_pareto_values` splits its parameter sets between two
+#: threads (numpy's and scipy's kernels run outside the GIL). Below it the threads cost more
+#: than they save; at a million customers (420,000 histories) a fit takes 0.6 times as long on
+#: two free cores.
+THREADED_HISTORIES = 50_000
+
+
 def _pareto_values(params: np.ndarray, data: _ParetoData) -> np.ndarray:
     """Weighted Pareto/NBD log-likelihood for each row of ``params`` (shape (m, 4)).
 
     The hypergeometric terms are evaluated on the distinct (x, t_x) and (x, T) only, and all m
     parameter sets in the same numpy calls, so the finite-difference gradient costs one pass.
+    A big customer base has its parameter sets split between two threads: each set's value is
+    computed by the same operations in the same order either way, so the figures are the same
+    to the last bit.
     """
+    if len(params) > 1 and len(data.x) >= THREADED_HISTORIES:
+        from concurrent.futures import ThreadPoolExecutor  # only a big client's fit needs it
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = pool.map(_pareto_set_values, np.array_split(params, 2), [data, data])
+            return np.concatenate(list(parts))
+    return _pareto_set_values(params, data)
+
+
+def _pareto_set_values(params: np.ndarray, data: _ParetoData) -> np.ndarray:
+    """:func:`_pareto_values` in one thread."""
     r, alpha, s, beta = (params[:, i : i + 1] for i in range(4))
     x1, t1, c1 = data.recent
     x2, t2, c2 = data.ages
@@ -2308,14 +2365,24 @@ def segment_value(
 
     rng = np.random.default_rng(seed)
     boot_means = np.empty((len(names), int(n_boot)))
-    for s, (start, n) in enumerate(zip(starts, counts, strict=True)):
-        segment = sorted_values[start : start + n]
-        block = max(1, _BOOT_BLOCK // n)
-        # Each block resamples `block` replicates in one call; the loop only walks blocks.
-        for first in range(0, int(n_boot), block):
-            k = min(block, int(n_boot) - first)
-            draws = rng.integers(0, n, size=(k, n), dtype=np.int64 if n >= 2**31 else np.int32)
-            boot_means[s, first : first + k] = segment[draws].mean(axis=1)
+
+    def resampled(s: int, first: int, segment: np.ndarray, draws: np.ndarray) -> None:
+        boot_means[s, first : first + len(draws)] = segment[draws].mean(axis=1)
+
+    # The draws are made here, in order, so that a seed gives the same resamples; gathering and
+    # averaging them (four fifths of the time) runs in two threads on a big customer base, each
+    # block's means computed as in one thread: the same intervals to the last bit.
+    threads = 2 if len(values) >= _BOOT_THREADED else 0
+    with _Background(threads) as background:
+        for s, (start, n) in enumerate(zip(starts, counts, strict=True)):
+            segment = sorted_values[start : start + n]
+            block = max(1, _BOOT_BLOCK // n)
+            # Each block resamples `block` replicates in one call; the loop only walks blocks.
+            for first in range(0, int(n_boot), block):
+                k = min(block, int(n_boot) - first)
+                draws = rng.integers(0, n, size=(k, n),
+                                     dtype=np.int64 if n >= 2**31 else np.int32)
+                background.run(resampled, s, first, segment, draws)
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot_means, [tail, 1 - tail], axis=1)
 
