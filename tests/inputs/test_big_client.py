@@ -168,6 +168,50 @@ def test_target_list_csv_is_the_value_by_value_one(tmp_path, sep, decimal):
     assert b"'=HYPERLINK" in fast and b"'-42" in fast and b"'=bad" in fast
 
 
+def _plain_frame(n=2_000, seed=5):
+    """The columns a target list holds, with every character the csv module quotes for."""
+    rng = np.random.default_rng(seed)
+    texts = ["Loyal", "a;b", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "", " spaced ",
+             "ñandú €", "=SUM(A1)", "-3", "tab\there", None]
+    floats = np.concatenate([[np.nan, np.inf, -np.inf, 1e16, 1e-5, -0.0, 0.1, 123456789.123,
+                              2.5e-300, 1.7976931348623157e308],
+                             rng.normal(0, 1, n - 10) * 10.0 ** rng.integers(-8, 20, n - 10)])
+    return pd.DataFrame({
+        "customer": pd.Series([f"C{i:05d}" for i in range(n)], dtype="str"),
+        "segment": pd.Series(rng.choice(np.array(texts, dtype=object), n), dtype=object),
+        "band": pd.Categorical(rng.choice(["a", "+b", "c;d"], n)),
+        "count": rng.integers(-10**12, 10**12, n),
+        "share": floats,
+        "note, with a comma": pd.Series(rng.choice(["x", None, 'q"q'], n), dtype="str"),
+    })
+
+
+@pytest.mark.parametrize("sep,decimal", [(",", "."), (";", ","), ("\t", ".")])
+def test_a_csv_of_text_and_numbers_is_written_by_arrow_as_pandas_writes_it(
+        tmp_path, monkeypatch, sep, decimal):
+    frame = _plain_frame()
+    made = []
+    fields = exports._arrow_fields
+    monkeypatch.setattr(exports, "_arrow_fields",
+                        lambda out, sep: made.append(fields(out, sep)) or made[-1])
+    monkeypatch.setattr(exports, "_CSV_CHUNK_ROWS", 333)  # several chunks, the last one short
+    exports.write_csv(tmp_path / "fast.csv", frame, sep=sep, decimal=decimal)
+    assert made and made[0] is not None  # the table went through arrow
+    _oracle_csv(tmp_path / "oracle.csv", frame, sep=sep, decimal=decimal)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "oracle.csv").read_bytes()
+    back = pd.read_csv(tmp_path / "fast.csv", sep=sep, encoding="utf-8-sig", dtype=str,
+                       keep_default_na=False)
+    assert len(back) == len(frame) and back.columns[-1] == "note, with a comma"
+
+
+def test_a_csv_arrow_cannot_write_exactly_goes_to_pandas(tmp_path):
+    assert exports._arrow_fields(pd.DataFrame({"a": ["x"], "d": [pd.Timestamp("2024-01-01")]}),
+                                 ",") is None
+    assert exports._arrow_fields(pd.DataFrame({"a": ["", "x"]}), ",") is None  # one column
+    assert exports._arrow_fields(pd.DataFrame({"a": ["x"], "b": pd.Series([1], dtype=object)}),
+                                 ",") is None
+
+
 def test_map_distinct_is_the_plain_map():
     values = pd.Series(["b", None, "a", "b", "a"], dtype="str")
     calls = []
