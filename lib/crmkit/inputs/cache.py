@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -169,19 +170,23 @@ def save(ws: Workspace, run_dir: str | Path) -> Path:
     """Write the workspace's canonical frames and a manifest under ``RUN_DIR/inputs/``."""
     folder = Path(run_dir) / INPUTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    tables = []
-    for name in TABLES:
+    tables = [name for name in TABLES if getattr(ws, name) is not None]
+
+    def write(name: str) -> None:
         frame = getattr(ws, name)
-        if frame is not None:
-            numbering = ws.customer_numbering if name == "transactions" else None
-            if numbering is not None and len(numbering) == len(frame):
-                # the numbering as each line's position among the distinct ids, stored apart
-                pd.DataFrame({"customer_id": numbering.categories}).to_parquet(
-                    folder / CUSTOMER_IDS, index=False)
-                frame = frame.assign(**{occasions.CUSTOMER_CODES: np.asarray(
-                    numbering.codes, dtype=np.int32)})
-            frame.to_parquet(folder / f"{name}.parquet", index=False)
-            tables.append(name)
+        numbering = ws.customer_numbering if name == "transactions" else None
+        if numbering is not None and len(numbering) == len(frame):
+            # the numbering as each line's position among the distinct ids, stored apart
+            pd.DataFrame({"customer_id": numbering.categories}).to_parquet(
+                folder / CUSTOMER_IDS, index=False)
+            frame = frame.assign(**{occasions.CUSTOMER_CODES: np.asarray(
+                numbering.codes, dtype=np.int32)})
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+
+    # side by side: Parquet's encoding runs outside the GIL (a million customers' transactions
+    # and interactions: 5.2 s one after the other)
+    with ThreadPoolExecutor(max_workers=min(2, len(tables)) or 1) as pool:
+        list(pool.map(write, tables))
     sources = {file: {**dataclasses.asdict(d), "configured": sorted(d.configured)}
                for file, d in ws.sources.items()}
     manifest = {"workspace": str(ws.path.resolve()), "checksums": ws.checksums,
