@@ -217,3 +217,37 @@ def test_up_to_copies_nothing_when_no_line_is_later():
     earlier = occasions.up_to(tx, pd.Timestamp("2024-02-01"))
     pd.testing.assert_frame_equal(earlier, tx[tx["date"] <= pd.Timestamp("2024-02-01")])
     assert list(earlier.index) == [0, 1]
+
+
+@pytest.mark.parametrize("demo", ["retail", "bank"])
+def test_a_log_shared_is_grouped_once_and_every_figure_is_the_same(demo, monkeypatch):
+    """Inside occasions.shared, the RFM table, the value summary and the tracking's find of the
+    whole log group it once; their results are those of grouping it each time."""
+    from crmkit.core import paths
+    from crmkit.inputs.workspace import load_workspace
+
+    ws = load_workspace(paths.DEMO_CLIENTS / demo)
+    log = occasions.up_to(ws.transactions, pd.Timestamp(ws.as_of))
+    alone_rfm = rfm.rfm_table(log, ws.as_of)
+    alone_summary = value.summarise(log, observation_period_end=ws.as_of,
+                                    order_id_col=occasions.ORDER_COLUMN)
+    alone_found, alone_ids = occasions.find(log)
+    calls = []
+    group = occasions.group
+    monkeypatch.setattr(occasions, "group", lambda *a, **k: calls.append(1) or group(*a, **k))
+    with occasions.shared(log):
+        shared_rfm = rfm.rfm_table(log, ws.as_of)
+        shared_summary = value.summarise(log, observation_period_end=ws.as_of,
+                                         order_id_col=occasions.ORDER_COLUMN)
+        found, ids = occasions.find(log)
+        assert len(calls) == 1
+        occasions.find(log.copy())  # another frame: grouped anew
+        assert len(calls) == 2
+    occasions.find(log)  # after the block: nothing kept
+    assert len(calls) == 3
+    pd.testing.assert_frame_equal(shared_rfm, alone_rfm, check_exact=True)
+    pd.testing.assert_frame_equal(shared_summary, alone_summary, check_exact=True)
+    assert ids.equals(alone_ids)
+    for field in ("of_line", "customer", "time", "amount", "purchase"):
+        np.testing.assert_array_equal(getattr(found, field), getattr(alone_found, field))
+    assert (occasions.ORDER_COLUMN in log.columns) == found.by_order

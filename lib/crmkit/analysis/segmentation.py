@@ -173,10 +173,16 @@ def segment_customers(ws: Workspace, lang: str, config: ClientConfig | None = No
         Defaults to the workspace's.
     """
     config = config or ws.config
-    settings = config.segmentation
-    assumptions = config.assumptions
     tx = occasions.up_to(ws.transactions, pd.Timestamp(ws.as_of))
 
+    # the RFM table, the value models' summary and the holdout's tracking group the same log
+    with occasions.shared(tx):
+        return _segment(ws, lang, config, tx)
+
+
+def _segment(ws: Workspace, lang: str, config: ClientConfig, tx: pd.DataFrame) -> Segmentation:
+    settings = config.segmentation
+    assumptions = config.assumptions
     margin = rfm_mod.line_margin(tx, assumptions.gross_margin)
     rfm = rfm_mod.rfm_table(tx, ws.as_of, frequency=settings.frequency,
                             gross_margin=assumptions.gross_margin)

@@ -295,7 +295,7 @@ def value_customers(transactions: pd.DataFrame, as_of, *, margin_rate: float,
     Valuation
     """
     end = pd.Timestamp(as_of)
-    tx = transactions[pd.to_datetime(transactions["date"]) <= end]
+    tx = occasions.up_to(transactions, end)  # the same frame when nothing is later
     summary = value.summarise(tx, observation_period_end=end,
                               order_id_col=occasions.ORDER_COLUMN)
     repeat = value.repeat_customers(summary)

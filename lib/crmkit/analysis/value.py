@@ -438,9 +438,18 @@ def summarise(
     # periods are simply the first and last occasions of each customer's run.
     orders = (transactions[order_id_col].to_numpy()[keep]
               if order_id_col is not None and order_id_col in transactions.columns else None)
-    found = occasions.group(codes, ordinal - start,
-                            None if monetary_value_col is None else amounts[keep], orders)
-    customer, period = found.customer, found.time
+    if (keep.all() and freq == "D" and (customer_id_col, datetime_col, monetary_value_col)
+            == ("customer_id", "date", "amount")
+            and (orders is None) == (occasions.ORDER_COLUMN not in transactions.columns)
+            and (orders is None or order_id_col == occasions.ORDER_COLUMN)):
+        # the whole log by day: the same occasions as occasions.find's (day numbers are the
+        # days' period ordinals), which the RFM table may have found already
+        found = occasions.find(transactions)[0]
+        customer, period = found.customer, found.time - start
+    else:
+        found = occasions.group(codes, ordinal - start,
+                                None if monetary_value_col is None else amounts[keep], orders)
+        customer, period = found.customer, found.time
 
     dropped_periods = 0
     if monetary_value_col is not None:
