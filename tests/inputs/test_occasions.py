@@ -219,15 +219,20 @@ def test_up_to_copies_nothing_when_no_line_is_later():
     assert list(earlier.index) == [0, 1]
 
 
-@pytest.mark.parametrize("demo", ["retail", "bank"])
+@pytest.mark.parametrize("demo", ["retail", "bank", "retail with orders"])
 def test_a_log_shared_is_grouped_once_and_every_figure_is_the_same(demo, monkeypatch):
     """Inside occasions.shared, the RFM table, the value summary and the tracking's find of the
     whole log group it once; their results are those of grouping it each time."""
     from crmkit.core import paths
     from crmkit.inputs.workspace import load_workspace
 
-    ws = load_workspace(paths.DEMO_CLIENTS / demo)
+    ws = load_workspace(paths.DEMO_CLIENTS / demo.split()[0])
     log = occasions.up_to(ws.transactions, pd.Timestamp(ws.as_of))
+    if demo.endswith("orders"):  # two orders some days, a blank id on some lines
+        rng = np.random.default_rng(2)
+        order = (log["customer_id"].astype(str) + "-" + log["date"].astype(str) + "-"
+                 + pd.Series(rng.integers(0, 2, len(log)), index=log.index).astype(str))
+        log = log.assign(**{occasions.ORDER_COLUMN: order.where(rng.random(len(log)) > 0.1)})
     alone_rfm = rfm.rfm_table(log, ws.as_of)
     alone_summary = value.summarise(log, observation_period_end=ws.as_of,
                                     order_id_col=occasions.ORDER_COLUMN)
