@@ -173,11 +173,14 @@ def test_the_installed_package_finds_its_files_in_itself(installed, tmp_path):
 @pytest.mark.slow
 def test_crmkit_demo_runs_from_the_installed_wheel(installed, tmp_path):
     """``pip install .`` then ``crmkit demo``, outside the repository, without CRMKIT_HOME."""
+    from crmkit.delivery.pdf import BROWSER_ENV
+
     work = tmp_path / "elsewhere"
     work.mkdir()
+    # without the PDF: printing is Chromium's, the same from a wheel (tests/delivery/test_pdf.py)
     done = subprocess.run([str(installed / "bin" / "crmkit"), "demo", "--out", "reports",
-                           "--quiet"], capture_output=True, text=True, cwd=work, env=_env(),
-                          timeout=900)
+                           "--quiet"], capture_output=True, text=True, cwd=work,
+                          env=_env() | {BROWSER_ENV: "none"}, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     report = Path(done.stdout.strip().splitlines()[-1])
     if not report.is_absolute():
