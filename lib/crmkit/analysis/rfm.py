@@ -96,8 +96,8 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, *
     orders = (transactions[occasions.ORDER_COLUMN].to_numpy()[keep]
               if occasions.ORDER_COLUMN in transactions.columns else None)
     # the whole log (as_of its last day): the occasions others may have found already
-    found = occasions.find(transactions)[0] if keep.all() else \
-        occasions.group(codes, days, amount, orders)
+    found = occasions.find(transactions)[0] if keep.all() and occasions.is_shared(transactions) \
+        else occasions.group(codes, days, amount, orders)
     bought = found.purchase
     p_customer, p_ago = found.customer[bought], end_day - found.time[bought]
     # Occasions come sorted by customer, then time: a customer's last one is its recency, its

@@ -438,7 +438,8 @@ def summarise(
     # periods are simply the first and last occasions of each customer's run.
     orders = (transactions[order_id_col].to_numpy()[keep]
               if order_id_col is not None and order_id_col in transactions.columns else None)
-    if (keep.all() and freq == "D" and (customer_id_col, datetime_col, monetary_value_col)
+    if (occasions.is_shared(transactions) and keep.all() and freq == "D"
+            and (customer_id_col, datetime_col, monetary_value_col)
             == ("customer_id", "date", "amount")
             and (orders is None) == (occasions.ORDER_COLUMN not in transactions.columns)
             and (orders is None or order_id_col == occasions.ORDER_COLUMN)):

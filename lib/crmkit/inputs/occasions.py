@@ -287,6 +287,12 @@ def shared(transactions: pd.DataFrame) -> Iterator[None]:
         _shared = previous
 
 
+def is_shared(transactions: pd.DataFrame) -> bool:
+    """Whether :func:`find` of this very frame is kept (inside :func:`shared`): a caller that
+    would group the whole log itself takes :func:`find`'s occasions instead."""
+    return _shared is not None and _shared.holds(transactions)
+
+
 def find(transactions: pd.DataFrame, *, customer_id: str = "customer_id", date: str = "date",
          amount: str | None = "amount", time: np.ndarray | None = None
          ) -> tuple[Occasions, pd.Index]:
