@@ -418,7 +418,6 @@ def write_csv(path: str | Path, frame: pd.DataFrame | Table, *, sep: str = ",",
 
 #: Rows :func:`_csv_rows` joins at a time (memory: a few times a chunk's text).
 _CSV_CHUNK_ROWS = 200_000
-_TEXT = None  # pyarrow.large_string(), made on first use: pyarrow loads only for a CSV
 
 
 def _arrow_fields(out: pd.DataFrame, sep: str) -> list | None:
@@ -436,8 +435,7 @@ def _arrow_fields(out: pd.DataFrame, sep: str) -> list | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    global _TEXT
-    _TEXT = _TEXT or pa.large_string()
+    text = pa.large_string()
     if out.shape[1] < 2 or not len(out):
         return None
     fields = []
@@ -446,28 +444,28 @@ def _arrow_fields(out: pd.DataFrame, sep: str) -> list | None:
         kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else None
         try:
             if kind in ("i", "u"):
-                arr = pc.cast(pa.array(series.to_numpy()), _TEXT)
+                arr = pc.cast(pa.array(series.to_numpy()), text)
             elif kind == "f" and series.dtype == np.float64:
-                arr = pa.array(_decimal_text(series.to_numpy(), "."), type=_TEXT)
+                arr = pa.array(_decimal_text(series.to_numpy(), "."), type=text)
             elif kind == "O":
-                arr = pa.array(series.to_numpy(), type=_TEXT, from_pandas=True)
+                arr = pa.array(series.to_numpy(), type=text, from_pandas=True)
             elif kind is None and pd.api.types.is_string_dtype(series.dtype):
                 arr = pa.array(series.array, from_pandas=True)
                 arr = pc.cast(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray)
-                              else arr, _TEXT)
+                              else arr, text)
             else:
                 return None
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: pandas writes it
             return None
-        arr = pc.fill_null(arr, pa.scalar("", _TEXT))
+        arr = pc.fill_null(arr, pa.scalar("", text))
         special = None
         for char in dict.fromkeys((sep, '"', "\r", "\n")):
             found = pc.match_substring(arr, char)
             special = found if special is None else pc.or_(special, found)
         if pc.any(special).as_py():
-            quote = pa.scalar('"', _TEXT)
+            quote = pa.scalar('"', text)
             quoted = pc.binary_join_element_wise(
-                quote, pc.replace_substring(arr, '"', '""'), quote, pa.scalar("", _TEXT))
+                quote, pc.replace_substring(arr, '"', '""'), quote, pa.scalar("", text))
             arr = pc.if_else(special, quoted, arr)
         fields.append(arr)
     return fields
@@ -485,7 +483,7 @@ def _csv_rows(fields: list, sep: str):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    separator, end, empty = (pa.scalar(v, _TEXT) for v in (sep, "\r\n", ""))
+    separator, end, empty = (pa.scalar(v, pa.large_string()) for v in (sep, "\r\n", ""))
     rows = len(fields[0])
     for start in range(0, rows, _CSV_CHUNK_ROWS):
         part = [f.slice(start, _CSV_CHUNK_ROWS) for f in fields]
