@@ -313,12 +313,11 @@ def find(transactions: pd.DataFrame, *, customer_id: str = "customer_id", date: 
     customers : pandas.Index
         The customer ids (sorted): ``customers[occasions.customer]`` is each occasion's id.
     """
-    kept = _shared
     usual = (customer_id, date, amount, time) == ("customer_id", "date", "amount", None)
-    if usual and kept is not None and kept.holds(transactions):
-        if kept.found is None:
-            kept.found = _find(transactions, customer_id, date, amount, time)
-        return kept.found
+    if usual and is_shared(transactions):
+        if _shared.found is None:
+            _shared.found = _find(transactions, customer_id, date, amount, time)
+        return _shared.found
     return _find(transactions, customer_id, date, amount, time)
 
 
